@@ -1,0 +1,1 @@
+"""Attention analysis and sparse attention for transformers: sinks, masks, sparse kernels."""
