@@ -1,0 +1,98 @@
+"""Masks and schedules: window, global tokens, padding, per-layer kinds."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llm_exploration.attention.masks import (
+    additive_mask,
+    allowed,
+    density,
+    global_token_mask,
+    layer_masks,
+    schedule,
+)
+
+
+def test_named_schedules_for_six_layers():
+    d, w = "dense", "window+global"
+    assert schedule("dense", 6) == (d,) * 6
+    assert schedule("sparse", 6) == (w,) * 6
+    assert schedule("sparse-no-globals", 6) == ("window",) * 6
+    assert schedule("first-2-dense", 6) == (d, d, w, w, w, w)
+    assert schedule("every-3-dense", 6) == (d, w, w, d, w, w)
+
+
+def test_unknown_schedule_names_the_valid_ones():
+    with pytest.raises(ValueError, match="every-<n>-dense"):
+        schedule("mostly-dense", 6)
+
+
+def _brute_force(
+    lengths: list[int], seq: int, kind: str, window: int, glob: torch.Tensor
+) -> torch.Tensor:
+    out = torch.zeros(len(lengths), seq, seq, dtype=torch.bool)
+    for b, n in enumerate(lengths):
+        for i in range(seq):
+            for j in range(n):  # keys beyond the length are padding: never allowed
+                g = kind == "window+global" and (bool(glob[b, i]) and i < n or bool(glob[b, j]))
+                out[b, i, j] = kind == "dense" or abs(i - j) <= window or g
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 12), min_size=1, max_size=3),
+    window=st.integers(0, 13),
+    kind=st.sampled_from(["dense", "window+global", "window"]),
+    data=st.data(),
+)
+def test_allowed_matches_the_definition(lengths, window, kind, data):
+    seq = max(lengths)
+    valid = torch.arange(seq)[None] < torch.tensor(lengths)[:, None]
+    glob = torch.tensor(
+        data.draw(
+            st.lists(
+                st.lists(st.booleans(), min_size=seq, max_size=seq),
+                min_size=len(lengths),
+                max_size=len(lengths),
+            )
+        )
+    )
+    got = allowed(valid, kind, window, glob)
+    assert torch.equal(got, _brute_force(lengths, seq, kind, window, glob))
+
+
+def test_dense_layer_uses_each_example_length_not_the_padded_length():
+    valid = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], dtype=torch.bool)
+    glob = torch.tensor([[1, 0, 0, 0, 1], [1, 0, 1, 0, 0]], dtype=torch.bool)
+    masks = layer_masks(("dense", "window+global", "window"), valid, window=1, is_global=glob)
+    assert masks[0].sum(-1).tolist() == [[5] * 5, [3] * 5]  # every query sees every real key
+    assert density(masks[0], valid).tolist() == [1.0, 1.0]
+    # window+global: [CLS] (0) sees everything real, middle tokens see neighbours + globals
+    assert masks[1][0, 0].tolist() == [True] * 5
+    assert masks[1][0, 2].tolist() == [True, True, True, True, True]
+    assert masks[1][1, 1].tolist() == [True, True, True, False, False]
+    # window only: no long-range link at all
+    assert masks[2][0, 0].tolist() == [True, True, False, False, False]
+    assert (density(masks[2], valid) < 1).all()
+
+
+def test_window_plus_global_needs_the_global_tokens():
+    with pytest.raises(ValueError, match="is_global"):
+        allowed(torch.ones(1, 4, dtype=torch.bool), "window+global", 1)
+
+
+def test_additive_mask_is_float_zero_or_dtype_minimum():
+    ok = torch.tensor([[[True, False], [False, True]]])
+    mask = additive_mask(ok, torch.float32)
+    assert mask.shape == (1, 1, 2, 2) and mask.dtype == torch.float32
+    assert mask[0, 0, 0, 0] == 0 and mask[0, 0, 0, 1] == torch.finfo(torch.float32).min
+
+
+def test_global_token_mask_marks_cls_and_sep():
+    ids = torch.tensor([[101, 7, 8, 102, 0], [101, 9, 102, 0, 0]])
+    assert global_token_mask(ids, [101, 102]).int().tolist() == [[1, 0, 0, 1, 0], [1, 0, 1, 0, 0]]
