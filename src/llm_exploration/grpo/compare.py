@@ -1,11 +1,13 @@
-"""TRL's ``GRPOTrainer`` run with the settings of an engine :class:`GRPOConfig`, side by side.
+"""The engine and TRL's ``GRPOTrainer`` run side by side at the same settings.
 
-The engine's config uses TRL's field names, so :func:`trl_args` is a plain field-by-field
-copy into ``trl.GRPOConfig``. :func:`train_trl` trains with the same model, the same prompt
-rows (chat messages plus reference columns) and the same reward functions, and returns the
-per-step metrics under the engine's names (``rewards/<name>/mean`` with the engine's reward
-names) plus the wall time of every optimizer step measured the same way as for the engine
-(:class:`StepTimer`), completion tokens per second and the process's peak memory.
+The engine's config uses TRL's field names, so :func:`trl_args` is a field-by-field copy into
+``trl.GRPOConfig`` (:data:`SHARED_SETTINGS`). Both :func:`train_ours` and :func:`train_trl`
+train the same model on the same prompt rows (the engine's chat messages and reference
+columns) with the same reward functions (:func:`named_reward_funcs`, so both logs name them
+``rewards/<name>/mean``), time every optimizer step by the same rule (wall clock from the end
+of the previous step to the end of this one: generation, scoring, update and logging all
+count) and return a :class:`Run`: one metrics row per optimizer step with TRL's metric names,
+``step_time``, ``completion_tokens`` and ``completion_tokens_per_s``, plus the peak memory.
 """
 
 from __future__ import annotations
@@ -19,37 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import pandas as pd
 import torch
 from transformers import PrinterCallback, TrainerCallback
 
 from llm_exploration.grpo.config import GRPOConfig
+from llm_exploration.grpo.data import build_messages, load_rows
 from llm_exploration.grpo.rewards import REWARD_FUNCS
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MiB (CPU runs)."""
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kb / 1024 if sys.platform != "darwin" else kb / 2**20
-
-
-def named_reward_funcs(names: list[str]) -> list:
-    """The engine's reward functions, named so TRL logs them as ``rewards/<name>/…``.
-
-    TRL names a reward column after the function's ``__name__``; the engine after its key in
-    ``REWARD_FUNCS``. A thin named wrapper makes both logs use the same column names.
-    """
-    funcs = []
-    for name in names:
-        if name not in REWARD_FUNCS:
-            raise ValueError(f"Unknown reward function {name!r}; choose from {sorted(REWARD_FUNCS)}.")
-        wrapped = functools.wraps(REWARD_FUNCS[name])(
-            lambda prompts, completions, _f=REWARD_FUNCS[name], **kw: _f(prompts, completions, **kw)
-        )
-        wrapped.__name__ = name
-        funcs.append(wrapped)
-    return funcs
-
 
 SHARED_SETTINGS = (
     # rollout
@@ -62,6 +41,40 @@ SHARED_SETTINGS = (
     "bf16", "gradient_checkpointing", "seed",
 )
 """Fields with the same name and meaning in the engine's config and ``trl.GRPOConfig``."""
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (what a CPU run costs)."""
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024 if sys.platform != "darwin" else kb / 2**20
+
+
+def named_reward_funcs(names: list[str]) -> list:
+    """The engine's reward functions, each wrapped under its config name.
+
+    TRL (and the engine) name a reward's log columns after the function's ``__name__``; the
+    wrapper makes both logs say ``rewards/<config name>/mean``. Values are unchanged.
+    """
+    funcs = []
+    for name in names:
+        if name not in REWARD_FUNCS:
+            raise ValueError(f"Unknown reward function {name!r}; choose from {sorted(REWARD_FUNCS)}.")
+        func = REWARD_FUNCS[name]
+
+        @functools.wraps(func)
+        def wrapped(prompts: list, completions: list, _func=func, **kwargs: Any) -> list:
+            return _func(prompts, completions, **kwargs)
+
+        wrapped.__name__ = name
+        funcs.append(wrapped)
+    return funcs
+
+
+def training_rows(cfg: GRPOConfig) -> list[dict[str, Any]]:
+    """The engine's training questions as TRL dataset rows: ``prompt`` (the same chat messages
+    the engine templates), ``question`` and ``answer``."""
+    rows = load_rows(cfg.dataset, "train", cfg.train_size, cfg.seed, cfg.dataset_kwargs)
+    return [{"prompt": build_messages(r["question"], cfg.system_prompt, cfg.few_shot), **r} for r in rows]
 
 
 def trl_args(cfg: GRPOConfig, output_dir: str | Path) -> Any:
@@ -82,71 +95,132 @@ def trl_args(cfg: GRPOConfig, output_dir: str | Path) -> Any:
     )
 
 
-class StepTimer(TrainerCallback):
-    """Wall-clock time of each optimizer step: from the end of the previous step (or the start
-    of training) to the end of this one, so generation, scoring, update and logging all count.
-    The engine's Lightning runs are timed by the same rule (``benchmarks/grpo_vs_trl.py``)."""
+class _Clock:
+    """Step durations: time from the previous mark (or start) to each step's end."""
 
     def __init__(self) -> None:
         self.step_times: list[float] = []
         self._last = time.perf_counter()
 
-    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+    def start(self) -> None:
         self._last = time.perf_counter()
 
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+    def mark(self) -> None:
         now = time.perf_counter()
         self.step_times.append(now - self._last)
         self._last = now
 
 
-@dataclass
-class TRLRun:
-    """What a TRL run returns for the side-by-side comparison."""
+class StepTimer(TrainerCallback):
+    """:class:`_Clock` for a ``transformers`` / TRL trainer (one mark per optimizer step)."""
 
+    def __init__(self) -> None:
+        self.clock = _Clock()
+
+    @property
+    def step_times(self) -> list[float]:
+        return self.clock.step_times
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.clock.start()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.clock.mark()
+
+
+class LightningStepTimer(L.Callback):
+    """:class:`_Clock` for a Lightning trainer: one mark each time ``global_step`` advances."""
+
+    def __init__(self) -> None:
+        self.clock = _Clock()
+        self._step = 0
+
+    @property
+    def step_times(self) -> list[float]:
+        return self.clock.step_times
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.clock.start()
+        self._step = trainer.global_step
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        if trainer.global_step > self._step:
+            self._step = trainer.global_step
+            self.clock.mark()
+
+
+@dataclass
+class Run:
+    """One training run, engine or TRL, in a common shape."""
+
+    trainer: str
+    """``"ours"`` or ``"TRL"``."""
+    seed: int
     metrics: pd.DataFrame
-    """One row per optimizer step: TRL's logged metrics (engine reward names), ``step``,
+    """One row per optimizer step: TRL-named metrics, ``trainer``, ``seed``, ``step`` (1-based),
     ``step_time`` (s), ``completion_tokens`` and ``completion_tokens_per_s``."""
     peak_rss_mb: float
-    trainer: Any = field(repr=False, default=None)
-    """The ``trl.GRPOTrainer`` (its ``.model`` is the trained policy)."""
+    """Peak memory of the process at the end of the run (monotone: meaningful per process)."""
+    model: Any = field(repr=False, default=None)
+    tokenizer: Any = field(repr=False, default=None)
 
 
-def train_trl(
-    cfg: GRPOConfig,
-    rows: list[dict[str, Any]],
-    model: str | Path,
-    *,
-    output_dir: str | Path | None = None,
-    keep_trainer: bool = True,
-) -> TRLRun:
+def _finish(trainer: str, cfg: GRPOConfig, rows: list[dict[str, Any]], step_times: list[float],
+            model: Any, tokenizer: Any) -> Run:
+    m = pd.DataFrame(rows)
+    m = m[m["reward"].notna()].reset_index(drop=True)
+    m["step"] = range(1, len(m) + 1)
+    m["trainer"], m["seed"] = trainer, cfg.seed
+    m["step_time"] = step_times[: len(m)]
+    m["completion_tokens"] = m["completions/mean_length"] * cfg.generation_batch_size
+    m["completion_tokens_per_s"] = m["completion_tokens"] / m["step_time"]
+    return Run(trainer, cfg.seed, m, peak_rss_mb(), model, tokenizer)
+
+
+def train_ours(cfg: GRPOConfig, model: Any = None, tokenizer: Any = None) -> Run:
+    """Train with the engine (``llm_exploration.grpo.train.fit``) at ``cfg``; CSV metrics only,
+    no checkpoints, no progress bar. ``model``/``tokenizer`` default to ``cfg.model``."""
+    from llm_exploration.grpo.train import fit
+
+    timer = LightningStepTimer()
+    out = tempfile.mkdtemp(prefix="grpo-ours-")
+    result = fit(cfg.replace(output_dir=out, logger="csv"), model=model, tokenizer=tokenizer,
+                 reward_funcs=named_reward_funcs(cfg.reward_funcs), callbacks=[timer],
+                 enable_checkpointing=False, enable_progress_bar=False)
+    rows = result.metrics()
+    for r in rows:  # the CSV logger counts steps from 0, TRL from 1
+        r.pop("step", None)
+        r.pop("epoch", None)
+    return _finish("ours", cfg, rows, timer.step_times, result.module.policy, result.module.tokenizer)
+
+
+def train_trl(cfg: GRPOConfig, rows: list[dict[str, Any]] | None = None, model: str | Path | None = None) -> Run:
     """Train with ``trl.GRPOTrainer`` at the settings of ``cfg``.
 
-    rows: the training prompts as TRL dataset rows, each with ``prompt`` (chat messages, the
-    same ones the engine templates) and the reference columns the reward functions read
-    (e.g. ``answer``). model: a local Hugging Face folder or hub id (for the embedded model,
-    ``llm_exploration.models.embedded_model_path(name)``).
+    rows: TRL dataset rows with ``prompt`` (chat messages) and the reference columns the
+    reward functions read; default :func:`training_rows`. model: a local Hugging Face folder
+    or hub id; default ``cfg.model`` (the embedded model's converted folder).
     """
     from datasets import Dataset
     from trl import GRPOTrainer
 
+    from llm_exploration.models import EMBEDDED, embedded_model_path
+
+    rows = training_rows(cfg) if rows is None else rows
     if not rows or "prompt" not in rows[0]:
         raise ValueError("train_trl needs rows with a 'prompt' column (chat messages).")
-    out = Path(output_dir or tempfile.mkdtemp(prefix="trl-grpo-"))
+    if model is None:
+        model = embedded_model_path(cfg.model) if cfg.model in EMBEDDED else cfg.model
     timer = StepTimer()
     trainer = GRPOTrainer(
         model=str(model),
-        args=trl_args(cfg, out),
+        args=trl_args(cfg, tempfile.mkdtemp(prefix="grpo-trl-")),
         reward_funcs=named_reward_funcs(cfg.reward_funcs),
         train_dataset=Dataset.from_list(rows),
         callbacks=[timer],
     )
     trainer.remove_callback(PrinterCallback)  # with tqdm off it prints every log dict
     trainer.train()
-    logs = [h for h in trainer.state.log_history if "reward" in h]
-    metrics = pd.DataFrame(logs)
-    metrics["step"] = metrics["step"].astype(int)
-    metrics["step_time"] = timer.step_times[: len(metrics)]
-    metrics["completion_tokens"] = metrics["completions/mean_length"] * cfg.generation_batch_size
-    metrics["completion_tokens_per_s"] = metrics["completion_tokens"] / metrics["step_time"]
-    return TRLRun(metrics=metrics, peak_rss_mb=peak_rss_mb(), trainer=trainer if keep_trainer else None)
+    logs = [{k: v for k, v in h.items() if k not in ("step", "epoch", "step_time")}
+            for h in trainer.state.log_history if "reward" in h]
+    return _finish("TRL", cfg, logs, timer.step_times, trainer.model, trainer.processing_class)

@@ -1,0 +1,197 @@
+"""Questions, prompts and the prompt stream of a GRPO run.
+
+Rows are ``{"question": str, "answer": str}``: reasoning-gym tasks (``basic_arithmetic``,
+``chain_sum``, ``gsm_symbolic``, any task name reasoning-gym knows) generated from a seed, or
+GSM8K (``openai/gsm8k``) read through ``llm_exploration.data.load_dataset`` (its ``answer``
+keeps the full solution ending in ``#### N``; the reward functions read the final number).
+
+A prompt is a chat (TRL's conversational format): a system message asking for the
+``<think>…</think><answer>…</answer>`` format, ``few_shot`` worked example turns that show the
+format, then the question. SmolLM2-135M-Instruct never writes the answer tags from the system
+message alone (DESIGN.md); one example turn makes it use them in a fair share of samples.
+
+The training stream is indexed by micro-step: item ``i`` holds the prompts of micro-step ``i``,
+a pure function of (seed, i, rank), so that a run resumed from a checkpoint sees exactly the
+prompts it would have seen (``GRPODataModule.state_dict`` remembers the next index).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+SYSTEM_PROMPT = (
+    "You are a careful assistant that solves math problems. First reason step by step inside "
+    "<think> </think> tags, then write only the final number inside <answer> </answer> tags."
+)
+
+FEW_SHOT_EXAMPLES: list[tuple[str, str]] = [
+    ("What is 14 plus 29, minus 5?",
+     "<think>14 + 29 = 43. 43 - 5 = 38.</think>\n<answer>38</answer>"),
+    ("A box holds 6 rows of 7 eggs. 9 eggs break. How many eggs are left?",
+     "<think>6 * 7 = 42 eggs. 42 - 9 = 33.</think>\n<answer>33</answer>"),
+    ("Compute -8 + 3 * 4.",
+     "<think>3 * 4 = 12. -8 + 12 = 4.</think>\n<answer>4</answer>"),
+]
+"""Worked examples in the target format (phrased unlike any task's own questions)."""
+
+GSM8K = "openai/gsm8k"
+_EVAL_SEED_OFFSET = 1_000_003
+
+
+def build_messages(question: str, system_prompt: str | None = None, few_shot: int = 1) -> list[dict[str, str]]:
+    """The chat for one question: system message, ``few_shot`` example turns, the question."""
+    if few_shot > len(FEW_SHOT_EXAMPLES):
+        raise ValueError(f"few_shot={few_shot}: only {len(FEW_SHOT_EXAMPLES)} examples exist.")
+    messages = [{"role": "system", "content": system_prompt or SYSTEM_PROMPT}]
+    for q, a in FEW_SHOT_EXAMPLES[:few_shot]:
+        messages += [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+    messages.append({"role": "user", "content": question})
+    return messages
+
+
+def apply_template(tokenizer: Any, messages: Sequence[dict[str, str]]) -> str:
+    """The chat-templated prompt text, ending with the assistant turn's header."""
+    return tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+
+
+def load_rows(dataset: str, split: str, size: int, seed: int = 0,
+              dataset_kwargs: dict[str, Any] | None = None,
+              exclude: Sequence[str] = ()) -> list[dict[str, str]]:
+    """``size`` rows of ``{"question", "answer"}``.
+
+    reasoning-gym: ``split="train"`` uses ``seed``, any other split a disjoint seed, and
+    questions in ``exclude`` are dropped (tiny problem spaces repeat). GSM8K: the first
+    ``size`` rows of the split (``train`` / ``test``).
+    """
+    if dataset == GSM8K:
+        from llm_exploration.data import load_dataset
+
+        ds = load_dataset(GSM8K, "main", split=split)
+        rows = [{"question": r["question"], "answer": r["answer"]} for r in ds.select(range(min(size, len(ds))))]
+        return [r for r in rows if r["question"] not in set(exclude)]
+    import reasoning_gym
+
+    kwargs = dict(dataset_kwargs or {})
+    rg_seed = seed if split == "train" else seed + _EVAL_SEED_OFFSET
+    excluded = set(exclude)
+    try:
+        ds = reasoning_gym.create_dataset(dataset, size=size + len(excluded), seed=rg_seed, **kwargs)
+    except (KeyError, ValueError, TypeError) as err:
+        raise ValueError(f"dataset={dataset!r} with dataset_kwargs={kwargs}: reasoning-gym refused it "
+                         f"({err}). Use a reasoning-gym task name or {GSM8K!r}.") from err
+    rows, seen = [], set()
+    for item in ds:
+        q = item["question"]
+        if q in excluded or q in seen:
+            continue
+        seen.add(q)
+        rows.append({"question": q, "answer": str(item["answer"])})
+        if len(rows) == size:
+            break
+    if not rows:
+        raise ValueError(f"no {split} questions left for {dataset!r} after removing duplicates of "
+                         "the training set: the task's problem space is too small.")
+    return rows
+
+
+class PromptStream(Dataset):
+    """Item ``i`` = the prompts of micro-step ``i`` on this rank (a dict of equal-length lists:
+    ``prompt`` (chat messages), ``question``, ``answer``) plus ``index = i``.
+
+    Micro-steps come in windows of ``repeats = gradient_accumulation_steps * num_iterations``
+    that share one rollout (the same prompts); windows walk through a fresh permutation of
+    the rows each epoch, each rank taking its own disjoint slice.
+    """
+
+    def __init__(self, rows: list[dict[str, str]], prompts_per_step: int, repeats: int, seed: int,
+                 rank: int = 0, world_size: int = 1, system_prompt: str | None = None,
+                 few_shot: int = 1, length: int = 10**9) -> None:
+        self.rows, self.pps, self.repeats, self.seed = rows, prompts_per_step, repeats, seed
+        self.rank, self.world = rank, world_size
+        self.windows_per_epoch = len(rows) // (prompts_per_step * world_size)
+        if self.windows_per_epoch == 0:
+            raise ValueError(f"{len(rows)} training questions cannot fill one rollout of "
+                             f"{prompts_per_step} prompts on {world_size} process(es); raise train_size.")
+        self.system_prompt, self.few_shot, self.length = system_prompt, few_shot, length
+        self._perm_epoch, self._perm = -1, None
+
+    def __len__(self) -> int:
+        return self.length
+
+    def indices(self, i: int) -> list[int]:
+        window = i // self.repeats
+        epoch, w = divmod(window, self.windows_per_epoch)
+        if epoch != self._perm_epoch:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            self._perm, self._perm_epoch = torch.randperm(len(self.rows), generator=g).tolist(), epoch
+        start = (w * self.world + self.rank) * self.pps
+        return self._perm[start:start + self.pps]
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        rows = [self.rows[k] for k in self.indices(i)]
+        batch: dict[str, Any] = {k: [r[k] for r in rows] for k in rows[0]}
+        batch["prompt"] = [build_messages(r["question"], self.system_prompt, self.few_shot) for r in rows]
+        batch["index"] = i
+        return batch
+
+
+def _identity(item: Any) -> Any:
+    return item
+
+
+class _ResumableLoader(DataLoader):
+    """Marks the loader as resumable for Lightning (the DataModule holds the real position)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class GRPODataModule(L.LightningDataModule):
+    """Training prompts for ``GRPOModule`` and held-out rows for evaluation."""
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        self.config = config
+        self.next_index = 0
+        self.train_rows: list[dict[str, str]] = []
+        self.eval_rows: list[dict[str, str]] = []
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_rows:
+            return
+        c = self.config
+        self.train_rows = load_rows(c.dataset, "train", c.train_size, c.seed, c.dataset_kwargs)
+        if c.eval_size > 0:
+            split = "test" if c.dataset == GSM8K else "eval"
+            self.eval_rows = load_rows(c.dataset, split, c.eval_size, c.seed, c.dataset_kwargs,
+                                       exclude=[r["question"] for r in self.train_rows])
+
+    def train_dataloader(self) -> DataLoader:
+        c = self.config
+        rank = self.trainer.global_rank if self.trainer else 0
+        world = self.trainer.world_size if self.trainer else 1
+        stream = PromptStream(self.train_rows, c.prompts_per_step,
+                              c.gradient_accumulation_steps * c.num_iterations, c.seed, rank, world,
+                              c.system_prompt, c.few_shot)
+        start = self.next_index
+        return _ResumableLoader(stream, batch_size=None, sampler=range(start, len(stream)),
+                                collate_fn=_identity)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if isinstance(batch, dict) and "index" in batch:
+            self.next_index = int(batch["index"]) + 1
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"next_index": self.next_index}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.next_index = int(state_dict["next_index"])
