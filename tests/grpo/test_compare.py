@@ -39,23 +39,22 @@ def test_named_reward_funcs_keep_the_engine_names_and_values():
 def test_step_timer_measures_between_step_ends():
     timer = StepTimer()
     timer.on_train_begin(None, None, None)
-    timer.on_step_end(None, None, None)
-    timer.on_step_end(None, None, None)
-    assert len(timer.step_times) == 2 and all(t >= 0 for t in timer.step_times)
+    for _ in range(3):
+        timer.on_step_end(None, None, None)
+    assert len(timer.step_times) == 3 and all(t >= 0 for t in timer.step_times)
 
 
-def test_train_trl_runs_and_logs_under_engine_names(tmp_path):
+def test_train_trl_runs_and_logs_under_engine_names():
     """One real TRL step on the embedded SmolLM2 (tiny settings)."""
-    messages = lambda q: [{"role": "user", "content": q}]  # noqa: E731
-    rows = [{"prompt": messages(f"What is {a} + 1?"), "answer": str(a + 1)} for a in range(4)]
+    rows = [{"prompt": [{"role": "user", "content": f"What is {a} + 1?"}], "answer": str(a + 1)} for a in range(4)]
     cfg = GRPOConfig(num_generations=2, per_device_train_batch_size=4, max_completion_length=4,
-                     max_steps=1, learning_rate=1e-5, train_size=4)
-    run = train_trl(cfg, rows, embedded_model_path("smollm2-135m-instruct"), output_dir=tmp_path)
+                     max_steps=1, learning_rate=1e-5, train_size=4, seed=3)
+    run = train_trl(cfg, rows, embedded_model_path("smollm2-135m-instruct"))
     m = run.metrics
-    assert list(m["step"]) == [1]
+    assert (run.trainer, run.seed, list(m["step"]), list(m["seed"])) == ("TRL", 3, [1], [3])
     for col in ["reward", "rewards/format_soft/mean", "rewards/correctness/mean", "frac_reward_zero_std",
                 "completions/mean_length", "step_time", "completion_tokens_per_s", "loss", "grad_norm"]:
         assert col in m, col
     assert 0 < m["completions/mean_length"].iloc[0] <= 4
     assert m["completion_tokens"].iloc[0] == pytest.approx(m["completions/mean_length"].iloc[0] * 4)
-    assert run.peak_rss_mb > 100
+    assert run.peak_rss_mb > 100 and run.model is not None
