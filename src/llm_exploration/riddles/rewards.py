@@ -1,0 +1,63 @@
+"""Riddle rewards with TRL's signature ``f(prompts, completions, **columns) -> list[float | None]``.
+
+The format rewards and the answer extraction are the GRPO engine's
+(:mod:`llm_exploration.grpo.rewards`), so both trainers score completions the same way. The
+correctness reward is riddle-specific: the text inside the last ``<answer>…</answer>`` must
+*equal* the canonical answer or an alias after normalisation (:func:`answers.is_correct`).
+
+Why equality: an earlier version of this experiment gave full reward when either string contained
+the other, so the answer "a" (inside "a towel") or "i" scored; the policy learned to answer single
+letters. Here an empty, one-letter or merely overlapping answer scores 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llm_exploration.grpo.rewards import (
+    completion_text,
+    extract_answer,
+    format_soft_reward,
+    format_strict_reward,
+)
+from llm_exploration.riddles.answers import is_correct
+
+__all__ = ["riddle_correctness_reward", "substring_reward", "format_soft_reward",
+           "format_strict_reward", "RIDDLE_REWARDS"]
+
+
+def riddle_correctness_reward(prompts: list, completions: list, answer: list[str] | None = None,
+                              aliases: list[list[str]] | None = None,
+                              **kwargs: Any) -> list[float | None]:
+    """1.0 if the answer in tags equals the riddle's answer or an alias (normalised), else 0.0.
+
+    ``answer`` and ``aliases`` are dataset columns, one entry per completion."""
+    if answer is None:
+        raise ValueError("riddle_correctness_reward needs an `answer` column in the dataset.")
+    aliases = aliases if aliases is not None else [()] * len(answer)
+    return [float(is_correct(extract_answer(completion_text(c)), ref, alts or ()))
+            for c, ref, alts in zip(completions, answer, aliases, strict=True)]
+
+
+def substring_reward(prompts: list, completions: list, answer: list[str] | None = None,
+                     **kwargs: Any) -> list[float | None]:
+    """The gameable reward of the earlier experiment, kept only to show what goes wrong:
+    1.0 when the lower-cased answer in tags and the reference contain one another."""
+    if answer is None:
+        raise ValueError("substring_reward needs an `answer` column in the dataset.")
+    out: list[float | None] = []
+    for c, ref in zip(completions, answer, strict=True):
+        got = extract_answer(completion_text(c))
+        if got is None:
+            out.append(0.0)
+            continue
+        got, ref = got.strip().lower(), ref.strip().lower()
+        out.append(float(got in ref or ref in got))
+    return out
+
+
+RIDDLE_REWARDS = {
+    "format": format_strict_reward,
+    "correctness": riddle_correctness_reward,
+}
+"""The rewards the riddle training uses, by the name TRL logs them under."""
