@@ -52,9 +52,11 @@ class GRPOConfig:
     """Number of held-out questions (reasoning-gym: a disjoint seed, duplicates of train removed)."""
     system_prompt: str | None = None
     """System message; ``None`` uses ``data.SYSTEM_PROMPT`` (asks for the think/answer tags)."""
-    few_shot: int = 1
+    few_shot: int = 3
     """Worked example turns (user question + tagged assistant answer) put before the question.
-    SmolLM2-135M never writes ``<answer>`` tags from the system prompt alone; one example seeds it."""
+    SmolLM2-135M-Instruct never writes ``<answer>`` tags from the system prompt alone; measured at
+    temperature 1 on easy basic_arithmetic: with 1 example 0 of 16 samples used a tag, with 2
+    examples 2 of 12, with 3 examples 7 of 12 (2 of them correct inside the answer tags)."""
 
     # --- rewards ---------------------------------------------------------------------------
     reward_funcs: list[str] = field(default_factory=lambda: ["format_soft", "correctness"])

@@ -30,20 +30,21 @@ SYSTEM_PROMPT = (
 )
 
 FEW_SHOT_EXAMPLES: list[tuple[str, str]] = [
-    ("What is 14 plus 29, minus 5?",
+    ("Calculate 14 + 29 - 5.",
      "<think>14 + 29 = 43. 43 - 5 = 38.</think>\n<answer>38</answer>"),
     ("A box holds 6 rows of 7 eggs. 9 eggs break. How many eggs are left?",
      "<think>6 * 7 = 42 eggs. 42 - 9 = 33.</think>\n<answer>33</answer>"),
-    ("Compute -8 + 3 * 4.",
-     "<think>3 * 4 = 12. -8 + 12 = 4.</think>\n<answer>4</answer>"),
+    ("State the final answer to the following arithmetic problem: 12 - 30 + 8 =",
+     "<think>12 - 30 = -18. -18 + 8 = -10.</think>\n<answer>-10</answer>"),
 ]
-"""Worked examples in the target format (phrased unlike any task's own questions)."""
+"""Worked examples in the target format, phrased like the tasks' questions; ``load_rows`` never
+returns one of these questions."""
 
 GSM8K = "openai/gsm8k"
 _EVAL_SEED_OFFSET = 1_000_003
 
 
-def build_messages(question: str, system_prompt: str | None = None, few_shot: int = 1) -> list[dict[str, str]]:
+def build_messages(question: str, system_prompt: str | None = None, few_shot: int = 3) -> list[dict[str, str]]:
     """The chat for one question: system message, ``few_shot`` example turns, the question."""
     if few_shot > len(FEW_SHOT_EXAMPLES):
         raise ValueError(f"few_shot={few_shot}: only {len(FEW_SHOT_EXAMPLES)} examples exist.")
@@ -68,17 +69,17 @@ def load_rows(dataset: str, split: str, size: int, seed: int = 0,
     questions in ``exclude`` are dropped (tiny problem spaces repeat). GSM8K: the first
     ``size`` rows of the split (``train`` / ``test``).
     """
+    excluded = set(exclude) | {q for q, _ in FEW_SHOT_EXAMPLES}
     if dataset == GSM8K:
         from llm_exploration.data import load_dataset
 
         ds = load_dataset(GSM8K, "main", split=split)
         rows = [{"question": r["question"], "answer": r["answer"]} for r in ds.select(range(min(size, len(ds))))]
-        return [r for r in rows if r["question"] not in set(exclude)]
+        return [r for r in rows if r["question"] not in excluded]
     import reasoning_gym
 
     kwargs = dict(dataset_kwargs or {})
     rg_seed = seed if split == "train" else seed + _EVAL_SEED_OFFSET
-    excluded = set(exclude)
     try:
         ds = reasoning_gym.create_dataset(dataset, size=size + len(excluded), seed=rg_seed, **kwargs)
     except (KeyError, ValueError, TypeError) as err:
@@ -110,7 +111,7 @@ class PromptStream(Dataset):
 
     def __init__(self, rows: list[dict[str, str]], prompts_per_step: int, repeats: int, seed: int,
                  rank: int = 0, world_size: int = 1, system_prompt: str | None = None,
-                 few_shot: int = 1, length: int = 10**9) -> None:
+                 few_shot: int = 3, length: int = 10**9) -> None:
         self.rows, self.pps, self.repeats, self.seed = rows, prompts_per_step, repeats, seed
         self.rank, self.world = rank, world_size
         self.windows_per_epoch = len(rows) // (prompts_per_step * world_size)

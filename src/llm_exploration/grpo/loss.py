@@ -17,6 +17,8 @@ then, with m the completion mask and GA the gradient-accumulation steps of one r
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -105,7 +107,41 @@ def grpo_loss(
                       is_low_clipped, is_high_clipped)
 
 
-def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
-    """Mean of x over positions where mask is 1 (0 if none)."""
-    mask = mask.to(x.dtype) if x.is_floating_point() else mask.float()
-    return (x * mask).sum() / mask.sum().clamp(min=1.0)
+def _nan_reduce(x: Tensor, reduce: Callable[[Tensor], Tensor], fill: float) -> float:
+    """min/max ignoring NaNs; NaN if all are NaN (TRL's ``nanmin`` / ``nanmax``)."""
+    if torch.isnan(x).all():
+        return math.nan
+    return reduce(torch.nan_to_num(x, nan=fill)).item()
+
+
+def _identity(x: Tensor) -> Tensor:
+    return x
+
+
+def loss_metrics(out: LossOutput, entropy: Tensor, mask: Tensor,
+                 gather: Callable[[Tensor], Tensor] = _identity) -> dict[str, float]:
+    """TRL's per-micro-batch metrics of ``_compute_loss``: ``entropy``, ``kl`` (β > 0) and
+    ``clip_ratio/{low_mean,high_mean,region_mean,low_min,high_max}``; means are over completion
+    tokens of all processes (``gather`` concatenates a tensor over processes along dim 0)."""
+    fm = mask.float()
+
+    def global_mean(x: Tensor) -> float:
+        sums = gather(torch.stack([(x.float() * fm).sum(), fm.sum()]).reshape(1, 2)).sum(0)
+        return (sums[0] / sums[1].clamp(min=1.0)).item()
+
+    def seq_means(x: Tensor) -> Tensor:  # NaN for an empty completion, as in TRL
+        return gather((x.float() * fm).sum(-1) / fm.sum(-1))
+
+    low, high = out.is_low_clipped, out.is_high_clipped
+    metrics = {"entropy": global_mean(entropy)}
+    if out.per_token_kl is not None:
+        metrics["kl"] = global_mean(out.per_token_kl)
+    low_seq, high_seq = seq_means(low), seq_means(high)
+    metrics.update({
+        "clip_ratio/low_mean": global_mean(low),
+        "clip_ratio/high_mean": global_mean(high),
+        "clip_ratio/region_mean": global_mean(low | high),
+        "clip_ratio/low_min": _nan_reduce(low_seq, torch.min, math.inf),
+        "clip_ratio/high_max": _nan_reduce(high_seq, torch.max, -math.inf),
+    })
+    return metrics

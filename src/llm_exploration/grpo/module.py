@@ -32,7 +32,7 @@ from torch import Tensor
 from llm_exploration.grpo.advantages import combine_rewards, group_advantages, nanstd
 from llm_exploration.grpo.config import GRPOConfig
 from llm_exploration.grpo.data import apply_template
-from llm_exploration.grpo.loss import grpo_loss
+from llm_exploration.grpo.loss import grpo_loss, loss_metrics
 from llm_exploration.grpo.rewards import REWARD_FUNCS
 from llm_exploration.grpo.rollout import Rollout, generate, per_token_logps, tokenize_prompts
 
@@ -106,6 +106,7 @@ class GRPOModule(L.LightningModule):
         if len(weights) != len(self.reward_funcs):
             raise ValueError(f"{len(weights)} reward_weights for {len(self.reward_funcs)} reward functions.")
         self.register_buffer("reward_weights", torch.tensor(weights, dtype=torch.float32), persistent=False)
+        self.strict_loading = False  # checkpoints omit the frozen reference model
         self._buffer: RolloutBuffer | None = None
         self._metrics: dict[str, list[float]] = defaultdict(list)
         self._num_tokens = 0.0
@@ -275,31 +276,13 @@ class GRPOModule(L.LightningModule):
             raise NonFiniteError(f"Non-finite loss ({out.loss.item()}) at optimizer step {self.global_step + 1} "
                                  f"(micro-batch {micro}): training stopped. Check the rewards, the learning "
                                  "rate and the precision.")
-        self._loss_metrics(out, entropy, mask)
+        self._metrics["loss"].append(out.loss.detach().item())
+        for k, v in loss_metrics(out, entropy, mask, self._gather).items():
+            self._metrics[k].append(v)
         self._t_update += time.perf_counter() - t1
         # Lightning divides the returned loss by gradient_accumulation_steps; TRL's dapo loss is
         # already normalised over the whole rollout, so undo that division for it.
         return out.loss * (c.gradient_accumulation_steps if c.loss_type == "dapo" else 1)
-
-    def _loss_metrics(self, out: Any, entropy: Tensor, mask: Tensor) -> None:
-        m, fm = self._metrics, mask.float()
-
-        def global_mean(x: Tensor) -> float:
-            sums = self._gather(torch.stack([(x.float() * fm).sum(), fm.sum()]).reshape(1, 2)).sum(0)
-            return (sums[0] / sums[1].clamp(min=1.0)).item()
-
-        def seq_means(x: Tensor) -> Tensor:
-            return self._gather((x.float() * fm).sum(-1) / fm.sum(-1))
-
-        m["loss"].append(out.loss.detach().item())
-        m["entropy"].append(global_mean(entropy))
-        if out.per_token_kl is not None:
-            m["kl"].append(global_mean(out.per_token_kl))
-        m["clip_ratio/low_mean"].append(global_mean(out.is_low_clipped))
-        m["clip_ratio/high_mean"].append(global_mean(out.is_high_clipped))
-        m["clip_ratio/region_mean"].append(global_mean(out.is_low_clipped | out.is_high_clipped))
-        m["clip_ratio/low_min"].append(torch.nan_to_num(seq_means(out.is_low_clipped), nan=math.inf).min().item())
-        m["clip_ratio/high_max"].append(torch.nan_to_num(seq_means(out.is_high_clipped), nan=-math.inf).max().item())
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         if (int(batch["index"]) + 1) % self.config.gradient_accumulation_steps:
@@ -327,6 +310,9 @@ class GRPOModule(L.LightningModule):
 
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # the frozen reference is rebuilt from config.model; do not store a second model copy
+        for key in [k for k in checkpoint["state_dict"] if k.startswith("ref_model.")]:
+            del checkpoint["state_dict"][key]
         checkpoint["grpo_state"] = {
             "num_tokens": self._num_tokens,
             "torch_rng": torch.get_rng_state(),

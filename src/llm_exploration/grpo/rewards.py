@@ -37,7 +37,9 @@ def completion_text(completion: str | Sequence[dict[str, Any]] | Any) -> str:
     """The text of one completion: a string as is; for chat messages, the last message's content."""
     if isinstance(completion, str):
         return completion
-    if isinstance(completion, Sequence) and completion:
+    if isinstance(completion, Sequence):
+        if not completion:
+            return ""
         last = completion[-1]
         if isinstance(last, dict):
             content = last.get("content", "")

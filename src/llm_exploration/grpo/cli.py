@@ -1,0 +1,101 @@
+"""``python -m llm_exploration.grpo fit|evaluate --config <yaml> [--set field=value ...]``.
+
+``fit`` trains with a ``GRPOConfig`` read from YAML (every field of ``GRPOConfig``; ``--set``
+overrides single fields with YAML-parsed values, e.g. ``--set max_steps=5``).
+``evaluate`` scores the config's model, or a training checkpoint (``--checkpoint``), on the
+held-out questions of the config's dataset and prints a table; ``--output`` writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import yaml
+
+from llm_exploration.grpo.config import ConfigError, GRPOConfig
+
+
+def _overrides(pairs: list[str]) -> dict[str, Any]:
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--set {pair!r}: write field=value, e.g. --set max_steps=5.")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def load_config(path: str, sets: list[str]) -> GRPOConfig:
+    return GRPOConfig.from_yaml(path, **_overrides(sets))
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from llm_exploration.grpo.train import fit
+
+    config = load_config(args.config, args.set)
+    result = fit(config)
+    rows = result.metrics()
+    if rows:
+        last = [r for r in rows if "reward" in r][-1:] or rows[-1:]
+        keys = ("step", "reward", "completions/mean_length", "step_time")
+        print("last logged step: " + ", ".join(f"{k}={last[0][k]:.4g}" for k in keys if k in last[0]))
+    print(f"logs: {result.log_dir}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from llm_exploration.grpo.data import GSM8K, load_rows
+    from llm_exploration.grpo.evaluate import evaluate
+    from llm_exploration.grpo.module import GRPOModule
+
+    config = load_config(args.config, args.set)
+    module = GRPOModule(config)
+    if args.checkpoint:
+        state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+        module.load_state_dict(state, strict=False)
+    split = args.split or ("test" if config.dataset == GSM8K else "eval")
+    train_q = [] if config.dataset == GSM8K else [
+        r["question"] for r in load_rows(config.dataset, "train", config.train_size, config.seed,
+                                         config.dataset_kwargs)]
+    rows = load_rows(config.dataset, split, args.limit or config.eval_size, config.seed,
+                     config.dataset_kwargs, exclude=train_q)
+    torch.set_grad_enabled(False)
+    result = evaluate(module.policy, module.tokenizer, rows, n_samples=args.n, temperature=args.temperature,
+                      max_completion_length=args.max_completion_length or config.max_completion_length,
+                      system_prompt=config.system_prompt, few_shot=config.few_shot, seed=config.seed)
+    print(result.table())
+    if args.output:
+        result.to_json(args.output)
+        print(f"wrote {args.output}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m llm_exploration.grpo", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("fit", "evaluate"):
+        p = sub.add_parser(name)
+        p.add_argument("--config", required=True, help="YAML file of GRPOConfig fields")
+        p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override one field")
+        if name == "evaluate":
+            p.add_argument("--checkpoint", help="a Lightning .ckpt from fit (default: the untrained model)")
+            p.add_argument("--split", help="dataset split (default: eval / GSM8K test)")
+            p.add_argument("--n", type=int, default=1, help="samples per question")
+            p.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
+            p.add_argument("--limit", type=int, help="number of questions (default: eval_size)")
+            p.add_argument("--max-completion-length", type=int, dest="max_completion_length")
+            p.add_argument("--output", help="write the result (with every sample) as JSON here")
+    args = parser.parse_args(argv)
+    try:
+        return cmd_fit(args) if args.command == "fit" else cmd_evaluate(args)
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
