@@ -59,6 +59,8 @@ def test_sdpa_and_eager_agree_and_full_budget_is_dense(smol_eager):
         token_nll(model, ids, window_mask(n, budget=n)), token_nll(model, ids), atol=1e-5
     )
     assert not torch.allclose(eager, token_nll(model, ids), atol=1e-2)
+    # scoring only the last tokens gives the same numbers as slicing the full result
+    assert torch.allclose(token_nll(model, ids, mask, last=4), eager[-4:], atol=1e-5)
 
 
 def test_window_perplexity_rows(smol_eager):

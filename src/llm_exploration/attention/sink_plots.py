@@ -22,6 +22,19 @@ CLASS_COLORS = {
 }
 
 
+def _panels(n: int, width: float, height: float, **kwargs) -> tuple[Figure, list[plt.Axes]]:
+    """A figure with ``n`` panels, at most three a row; unused panels removed."""
+    ncols = min(n, 3)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, **kwargs
+    )
+    flat = list(axes.flat)
+    for ax in flat[n:]:
+        ax.remove()
+    return fig, flat[:n]
+
+
 def _first_label(report: SinkReport) -> str:
     firsts = {t[0] for t in report.tokens}
     return f"first token ({firsts.pop()})" if len(firsts) == 1 else "first token"
@@ -30,8 +43,8 @@ def _first_label(report: SinkReport) -> str:
 def plot_sink_heatmaps(reports: Sequence[SinkReport], eps: float = EPSILON) -> Figure:
     """Per model, the mean alpha of the first token for every (layer, head); dots mark heads whose
     alpha exceeds ``eps`` in most texts."""
-    fig, axes = plt.subplots(1, len(reports), figsize=(4.2 * len(reports), 5.2), squeeze=False)
-    for ax, r in zip(axes[0], reports):
+    fig, axes = _panels(len(reports), 4.2, 5.2)
+    for ax, r in zip(axes, reports):
         mean = r.alpha_at(0).mean(0).numpy()  # [L, H]
         im = ax.imshow(
             mean,
@@ -58,10 +71,8 @@ def plot_sink_heatmaps(reports: Sequence[SinkReport], eps: float = EPSILON) -> F
 def plot_class_shares(reports: Sequence[SinkReport]) -> Figure:
     """Per model and layer, the share of each query's attention landing on each token class
     (mean over heads and texts; band: ±1 sd over texts; dashed: what uniform attention gives)."""
-    fig, axes = plt.subplots(
-        1, len(reports), figsize=(5.2 * len(reports), 3.8), squeeze=False, sharey=True
-    )
-    for ax, r in zip(axes[0], reports):
+    fig, axes = _panels(len(reports), 5.2, 3.8, sharey=True)
+    for ax, r in zip(axes, reports):
         df = r.shares_by_layer()
         uniform = r.uniform_shares().mean(0)
         for cls, part in df.groupby("class", sort=False):
@@ -78,9 +89,11 @@ def plot_class_shares(reports: Sequence[SinkReport]) -> Figure:
             ax.axhline(uniform[TOKEN_CLASSES.index(cls)].item(), color=color, ls="--", lw=0.8)
         ax.set_title(r.name)
         ax.set_xlabel("layer")
+        ax.plot([], [], color="0.3", ls="--", lw=0.8, label="uniform attention (dashed)")
         ax.set_ylim(0, 1)
         ax.legend(fontsize=8, loc="upper left" if r.causal else "upper right")
-    axes[0][0].set_ylabel("share of a query's attention")
+    for ax in axes[:: min(len(axes), 3)]:
+        ax.set_ylabel("share of a query's attention")
     fig.tight_layout()
     return fig
 
@@ -90,17 +103,19 @@ def plot_attention_maps(
 ) -> Figure:
     """Head-averaged attention maps ``[len(layers), T, T]`` of one text, keys on x, queries on y."""
     n = len(layers)
-    size = min(3.6, 14 / n)
-    fig, axes = plt.subplots(1, n, figsize=(size * n + 0.8, size + 0.9), squeeze=False)
+    size = min(3.8, 15 / n)
+    fig, axes = plt.subplots(
+        1, n, figsize=(size * n + 1.0, size + 0.8), squeeze=False, layout="constrained"
+    )
     ticks = range(len(tokens))
     for ax, m, layer in zip(axes[0], maps, layers):
         im = ax.imshow(m.numpy(), vmin=0, vmax=1, cmap="viridis", interpolation="nearest")
         ax.set_title(f"layer {layer}")
-        ax.set_xticks(ticks, tokens, rotation=90, fontsize=6)
-        ax.set_yticks(ticks, tokens if ax is axes[0][0] else [""] * len(tokens), fontsize=6)
+        ax.set_xticks(ticks, tokens, rotation=90, fontsize=7)
+        ax.set_yticks(ticks, tokens if ax is axes[0][0] else [""] * len(tokens), fontsize=7)
+        ax.set_xlabel("key")
         ax.grid(False)
     axes[0][0].set_ylabel("query")
-    fig.supxlabel("key", fontsize=10)
     fig.suptitle(title, fontsize=11)
     fig.colorbar(im, ax=list(axes[0]), shrink=0.8, label="attention (mean over heads)")
     return fig
@@ -109,8 +124,8 @@ def plot_attention_maps(
 def plot_where_sink_goes(tables: dict[str, pd.DataFrame]) -> Figure:
     """Per model, alpha at position 0, at the followed token after it moved, and of a typical token."""
     bars = [("position 0", "C3"), ("followed token, moved", "C1"), ("typical token", "0.6")]
-    fig, axes = plt.subplots(1, len(tables), figsize=(5.6 * len(tables), 3.9), squeeze=False)
-    for ax, (name, df) in zip(axes[0], tables.items()):
+    fig, axes = _panels(len(tables), 5.6, 3.9)
+    for ax, (name, df) in zip(axes, tables.items()):
         x = np.arange(len(df))
         for j, (col, color) in enumerate(bars):
             ax.bar(x + (j - 1) * 0.27, df[col].fillna(0), width=0.27, color=color, label=col)
@@ -126,8 +141,8 @@ def plot_where_sink_goes(tables: dict[str, pd.DataFrame]) -> Figure:
 def plot_hidden_norms(reports: Sequence[SinkReport]) -> Figure:
     """Per model and layer, the hidden-state norm of the first token vs the other tokens
     (median and 10-90% range over all other tokens of all texts)."""
-    fig, axes = plt.subplots(1, len(reports), figsize=(5.2 * len(reports), 3.6), squeeze=False)
-    for ax, r in zip(axes[0], reports):
+    fig, axes = _panels(len(reports), 5.2, 3.6)
+    for ax, r in zip(axes, reports):
         first = np.stack([h[:, 0].numpy() for h in r.hidden_norm])  # [N, L]
         rest = np.concatenate([h[:, 1:].numpy() for h in r.hidden_norm], axis=1)  # [L, sum T]
         layers = np.arange(r.n_layers)
@@ -143,7 +158,8 @@ def plot_hidden_norms(reports: Sequence[SinkReport]) -> Figure:
             label="other tokens (median, 10–90%)",
         )
         ax.plot(layers, np.median(first, 0), color="C3", marker="o", ms=3, label=_first_label(r))
-        ax.set_yscale("log")
+        if max(first.max(), rest.max()) > 20 * min(first.min(), rest.min()):
+            ax.set_yscale("log")
         ax.set_xlabel("layer (output of the block)")
         ax.set_ylabel("hidden-state L2 norm")
         ax.set_title(r.name)
@@ -173,7 +189,11 @@ def plot_window_perplexity(df: pd.DataFrame) -> Figure:
             color="C3" if "evicted" in variant else f"C{i}",
         )
     ax.set_xscale("log", base=2)
+    budgets = sorted(windowed["budget"].unique())
+    ax.set_xticks(budgets, [str(int(b)) for b in budgets])
+    ax.minorticks_off()
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda y, _: f"{y:g}"))
     ax.set_xlabel("attention budget (keys a query may see)")
     ax.set_ylabel("perplexity")
     ax.legend(fontsize=8)

@@ -24,8 +24,8 @@ class Variant:
 def decoder_variants(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> list[Variant]:
     """Variants for a decoder; the followed token is each text's original first token."""
     base = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-    eot = tokenizer.convert_tokens_to_ids("<|endoftext|>")
-    special = eot if eot is not None and eot != tokenizer.unk_token_id else tokenizer.eos_token_id
+    vocab = tokenizer.get_vocab()
+    special = vocab.get("<|endoftext|>", tokenizer.eos_token_id)
     space = tokenizer(" ", add_special_tokens=False)["input_ids"]
     well = tokenizer("Well,", add_special_tokens=False)["input_ids"]
     return [
@@ -71,7 +71,6 @@ def where_sink_goes(
         rows.append(
             {
                 "variant": v.name,
-                "first token of text 1": report.tokens[0][0],
                 "position 0": torch.tensor([k[0].item() for k in per_key]).mean().item(),
                 "followed token, moved": torch.tensor(followed).mean().item()
                 if followed

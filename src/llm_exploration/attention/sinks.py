@@ -223,6 +223,15 @@ class SinkReport:
         """Gu et al.'s Sink_k^eps: % of (layer, head) pairs with alpha_k > eps, mean over texts."""
         return 100 * (self.alpha_at(position) > eps).float().mean().item()
 
+    def sink_rate_by_group(
+        self, groups: Sequence[str], position: int = 0, eps: float = EPSILON
+    ) -> pd.Series:
+        """Sink rate (%) of the texts of each group (``groups[i]`` is text i's group, e.g. genre)."""
+        rates = {}
+        for g in dict.fromkeys(groups):
+            rates[g] = self.select([i for i, x in enumerate(groups) if x == g]).sink_rate(position, eps)
+        return pd.Series(rates, name=self.name)
+
     def sink_rate_by_head(self, position: int = 0, eps: float = EPSILON) -> Tensor:
         """``[L, H]``: fraction of texts in which head (l, h) has alpha_position > eps."""
         return (self.alpha_at(position) > eps).float().mean(0)
@@ -260,24 +269,24 @@ class SinkReport:
         return pd.DataFrame(rows)
 
     def top_tokens(
-        self, by: str = "string", n: int = 10, layers: slice | None = None
+        self, by: str = "string", n: int = 10, min_count: int = 1, skip_first: bool = False
     ) -> pd.DataFrame:
-        """The keys with the largest alpha (mean over heads and ``layers``), grouped by token text
-        (``by="string"``) or position (``by="position"``), with how often each occurs."""
+        """The keys with the largest alpha (mean over layers and heads), grouped by token text
+        (``by="string"``) or by position (``by="position"``), among groups seen at least
+        ``min_count`` times; ``skip_first`` leaves out position 0 (to find secondary sinks)."""
         if by not in ("string", "position"):
             raise ValueError(f"by must be 'string' or 'position', got {by!r}.")
-        layers = layers or slice(None)
         rows = []
         for toks, a in zip(self.tokens, self.alpha):
-            per_key = a[layers].mean((0, 1))
+            per_key = a.mean((0, 1))
             rows += [
                 {"string": t, "position": p, "alpha": v.item()}
                 for p, (t, v) in enumerate(zip(toks, per_key))
+                if p > 0 or not skip_first
             ]
-        df = pd.DataFrame(rows)
+        grouped = pd.DataFrame(rows).groupby(by)["alpha"].agg(mean_alpha="mean", count="size")
         return (
-            df.groupby(by)["alpha"]
-            .agg(mean_alpha="mean", count="size")
+            grouped[grouped["count"] >= min_count]
             .sort_values("mean_alpha", ascending=False)
             .head(n)
             .reset_index()

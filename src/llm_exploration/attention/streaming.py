@@ -41,13 +41,17 @@ def window_mask(
 
 
 @torch.no_grad()
-def token_nll(model: PreTrainedModel, input_ids: Tensor, mask: Tensor | None = None) -> Tensor:
-    """Negative log-likelihood ``[T - 1]`` of each next token of ``input_ids [1, T]``."""
+def token_nll(
+    model: PreTrainedModel, input_ids: Tensor, mask: Tensor | None = None, last: int | None = None
+) -> Tensor:
+    """Negative log-likelihood of each next token of ``input_ids [1, T]``: ``[T - 1]``, or only
+    the ``last`` ones (the language-model head then runs on those positions only)."""
     device = model.device
+    n = input_ids.shape[1] - 1 if last is None else last
     kwargs = {} if mask is None else {"attention_mask": mask.to(device, model.dtype)}
-    logits = model(input_ids=input_ids.to(device), **kwargs).logits[0, :-1].float()
+    logits = model(input_ids=input_ids.to(device), logits_to_keep=n + 1, **kwargs).logits
     return torch.nn.functional.cross_entropy(
-        logits, input_ids[0, 1:].to(device), reduction="none"
+        logits[0, :-1].float(), input_ids[0, -n:].to(device), reduction="none"
     ).cpu()
 
 
@@ -80,7 +84,7 @@ def window_perplexity(
             (
                 "window, first tokens evicted"
                 if n_sinks == 0
-                else f"window + {n_sinks} sink tokens",
+                else f"window + {n_sinks} sink token{'s' if n_sinks > 1 else ''}",
                 budget,
                 n_sinks,
                 window_mask(length, budget, n_sinks),
@@ -89,7 +93,7 @@ def window_perplexity(
             for n_sinks in sink_counts
         ]
         for variant, budget, n_sinks, mask in variants:
-            nll = token_nll(model, ids, mask)[score_from - 1 :]
+            nll = token_nll(model, ids, mask, last=length - score_from)
             rows.append(
                 {
                     "stream": s,
