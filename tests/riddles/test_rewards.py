@@ -1,0 +1,72 @@
+import pytest
+
+from llm_exploration.grpo.rewards import is_strict_format
+from llm_exploration.riddles import load_riddles, riddle_correctness_reward, substring_reward
+from llm_exploration.riddles.prompts import format_reply
+
+TRL_EXTRAS = {"completion_ids": [[1]], "trainer_state": None, "log_extra": None, "log_metric": None}
+
+
+def reply(answer: str) -> str:
+    return format_reply("Thinking it over.", answer)
+
+
+def score(answer_text: str, answer: str, aliases=()) -> float:
+    return riddle_correctness_reward(["p"], [reply(answer_text)], answer=[answer],
+                                     aliases=[list(aliases)], **TRL_EXTRAS)[0]
+
+
+def test_string_and_chat_completions():
+    completions = [reply("An Echo"), [{"role": "assistant", "content": reply("echoes")}],
+                   reply("towel"), "echo"]  # the last has no <answer> tags
+    rewards = riddle_correctness_reward(["p"] * 4, completions, answer=["echo"] * 4,
+                                        aliases=[[]] * 4, **TRL_EXTRAS)
+    assert rewards == [1.0, 1.0, 0.0, 0.0]
+
+
+def paid_riddles(answer_text: str) -> set[str]:
+    riddles = load_riddles()
+    rewards = riddle_correctness_reward(["p"] * len(riddles), [reply(answer_text)] * len(riddles),
+                                        answer=[r.answer for r in riddles],
+                                        aliases=[list(r.aliases) for r in riddles])
+    return {r.answer for r, reward in zip(riddles, rewards) if reward == 1.0}
+
+
+@pytest.mark.parametrize("gaming", ["", " ", "a", "i", "I", "the", "A.", "?", "an", "it"])
+def test_degenerate_answers_score_zero_on_every_riddle(gaming):
+    assert paid_riddles(gaming) == set()
+
+
+@pytest.mark.parametrize("letter", list("bcdefghjklmnopqrstuvwxyz"))
+def test_a_single_letter_pays_only_on_the_riddle_about_that_letter(letter):
+    assert paid_riddles(letter) <= {f"letter {letter}"}
+
+
+def test_unrelated_substrings_score_zero_but_the_old_reward_paid():
+    # the earlier experiment's reward: either string contains the other
+    for gaming, answer in [("a", "banana"), ("i", "pine tree"), ("key", "keyboard"),
+                           ("e", "echo"), ("", "towel"), ("a candle or an echo", "echo")]:
+        assert score(gaming, answer) == 0.0
+        assert substring_reward(["p"], [reply(gaming)], answer=[answer])[0] == 1.0
+
+
+def test_aliases_and_variants_score_one():
+    riddle = next(r for r in load_riddles() if r.answer == "footsteps")
+    for answer_text in ["footsteps", "Footstep", "the footprints", "Steps!", "A footprint."]:
+        assert score(answer_text, riddle.answer, riddle.aliases) == 1.0
+
+
+def test_aliases_column_is_optional_but_answer_is_required():
+    assert riddle_correctness_reward(["p"], [reply("echo")], answer=["echo"]) == [1.0]
+    with pytest.raises(ValueError, match="answer"):
+        riddle_correctness_reward(["p"], [reply("echo")])
+
+
+def test_length_mismatch_raises():
+    with pytest.raises(ValueError):
+        riddle_correctness_reward(["p"], [reply("echo")], answer=["echo", "towel"])
+
+
+def test_worked_example_replies_are_in_strict_format():
+    for shot in load_riddles("shot"):
+        assert is_strict_format(format_reply(shot.reasoning, shot.answer))
