@@ -51,8 +51,9 @@ def test_training_is_deterministic():
     runs = []
     for _ in range(2):
         model = ToyModel(2, 5, 2, seed=3)
-        losses = train(model, torch.tensor([1.0, 0.1]), steps=50, batch_size=64, seed=4,
-                       log_every=10)
+        losses = train(
+            model, torch.tensor([1.0, 0.1]), steps=50, batch_size=64, seed=4, log_every=10
+        )
         runs.append((model.W.detach().clone(), losses))
     torch.testing.assert_close(runs[0][0], runs[1][0], rtol=0, atol=0)
     torch.testing.assert_close(runs[0][1], runs[1][1], rtol=0, atol=0)
@@ -99,8 +100,9 @@ def test_linear_model_keeps_only_the_top_m_features(S):
     """Without the ReLU the model is PCA-like at every sparsity: WᵀW projects onto the m
     most important features."""
     n, m = 6, 3
-    sweep = train_sweep(n, m, torch.tensor([1 - S]), 0.8 ** torch.arange(n), relu=False,
-                        steps=1500, **FAST)
+    sweep = train_sweep(
+        n, m, torch.tensor([1 - S]), 0.8 ** torch.arange(n), relu=False, steps=1500, **FAST
+    )
     W = sweep.W[0]
     expected = torch.diag(torch.tensor([1.0] * m + [0.0] * (n - m)))
     torch.testing.assert_close(W @ W.T, expected, atol=0.06, rtol=0)

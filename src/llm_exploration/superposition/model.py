@@ -37,8 +37,11 @@ class ToyModel(nn.Module):
         self, n_instances: int, n_features: int, n_hidden: int, *, relu: bool = True, seed: int = 0
     ) -> None:
         super().__init__()
-        for name, value in [("n_instances", n_instances), ("n_features", n_features),
-                            ("n_hidden", n_hidden)]:
+        for name, value in [
+            ("n_instances", n_instances),
+            ("n_features", n_features),
+            ("n_hidden", n_hidden),
+        ]:
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
         self.relu = relu
@@ -216,14 +219,22 @@ def train_sweep(
     density = as_grid(density, n_configs, n_features, "density")
     importance = as_grid(importance, n_configs, n_features, "importance")
     model = ToyModel(n_configs * seeds, n_features, n_hidden, relu=relu, seed=seed).to(device)
-    density, importance = density.repeat_interleave(seeds, 0), importance.repeat_interleave(seeds, 0)
+    density, importance = (
+        density.repeat_interleave(seeds, 0),
+        importance.repeat_interleave(seeds, 0),
+    )
     start = time.perf_counter()
     history = train(model, density, importance, seed=seed, **train_kwargs)
     seconds = time.perf_counter() - start
     # Judge each seed by its training loss over the last tenth of training: many more
     # samples than one evaluation batch, which matters when features are rare.
-    loss = history[-max(1, len(history) // 10):].mean(0).cpu()
+    loss = history[-max(1, len(history) // 10) :].mean(0).cpu()
     keep = best_of_seeds(loss, seeds)
     W, b = model.W.detach().cpu(), model.b.detach().cpu()
-    return Sweep(W=W[keep], b=b[keep], loss=loss[keep],
-                 seed_losses=loss.view(n_configs, seeds), seconds=seconds)
+    return Sweep(
+        W=W[keep],
+        b=b[keep],
+        loss=loss[keep],
+        seed_losses=loss.view(n_configs, seeds),
+        seconds=seconds,
+    )

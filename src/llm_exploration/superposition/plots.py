@@ -17,6 +17,7 @@ import torch
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import NullFormatter
 from torch import Tensor
 
 from .metrics import (
@@ -53,8 +54,13 @@ def plot_feature_directions(W: Tensor, sparsities: Sequence[float]) -> Figure:
     for ax in axes[0]:
         ax.set_xlabel("hidden dimension 1")
     handles = [plt.Line2D([], [], color=c, lw=2, marker="o", ms=4) for c in colors]
-    fig.legend(handles, [f"feature {i}" for i in range(n_features)], loc="lower center",
-               ncol=n_features, bbox_to_anchor=(0.5, -0.08))
+    fig.legend(
+        handles,
+        [f"feature {i}" for i in range(n_features)],
+        loc="lower center",
+        ncol=n_features,
+        bbox_to_anchor=(0.5, -0.08),
+    )
     fig.tight_layout()
     return fig
 
@@ -67,10 +73,14 @@ def plot_wtw_and_bias(
     names = list(W_by_model)
     n_cols = len(sparsities)
     fig, axes = plt.subplots(
-        len(names), 2 * n_cols, figsize=(2.15 * n_cols, 2.3 * len(names) + 0.5), squeeze=False,
-        gridspec_kw={"width_ratios": [1, 0.09] * n_cols, "wspace": 0.08},
+        len(names),
+        2 * n_cols,
+        figsize=(2.0 * n_cols + 1, 2.1 * len(names) + 0.4),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [1, 0.07] * n_cols, "wspace": 0.06},
     )
-    style = {"cmap": "RdBu", "vmin": -1, "vmax": 1, "interpolation": "nearest"}
+    # aspect="auto": the heatmap and its bias strip fill axes of the same height.
+    style = {"cmap": "RdBu", "vmin": -1, "vmax": 1, "interpolation": "nearest", "aspect": "auto"}
     for r, name in enumerate(names):
         W, b = W_by_model[name], b_by_model[name]
         for c, S in enumerate(sparsities):
@@ -81,6 +91,7 @@ def plot_wtw_and_bias(
                 ax.set_xticks([])
                 ax.set_yticks([])
                 ax.grid(False)
+                ax.spines[:].set_visible(False)
             if r == 0:
                 ax_w.set_title(_sparsity_label(S))
             if c == 0:
@@ -98,14 +109,17 @@ def plot_feature_norms(W: Tensor, sparsities: Sequence[float]) -> Figure:
     `W`: `[panels, features, hidden]`."""
     n_panels, n_features, _ = W.shape
     norms, sup = feature_norms(W).numpy(), superposition(W).clamp(0, 1).numpy()
-    fig, axes = plt.subplots(1, n_panels, figsize=(1.9 * n_panels + 1, 3.6), sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, n_panels, figsize=(1.9 * n_panels + 1, 3.6), sharey=True, squeeze=False
+    )
     cmap = plt.cm.plasma
     for ax, norm, s, S in zip(axes[0], norms, sup, sparsities):
         ax.barh(np.arange(n_features), norm, color=cmap(s), height=0.8)
-        ax.set(xlim=(0, max(1.2, float(norms.max()) * 1.05)), title=_sparsity_label(S),
-               xlabel="‖Wᵢ‖")
+        ax.set(
+            xlim=(0, max(1.2, float(norms.max()) * 1.05)), title=_sparsity_label(S), xlabel="‖Wᵢ‖"
+        )
         ax.grid(axis="y", visible=False)
+    axes[0, 0].set_yticks(range(0, n_features, max(1, n_features // 10)))
     axes[0, 0].invert_yaxis()  # shared: flips every panel, most important feature on top
     axes[0, 0].set_ylabel("feature i (most important at top)")
     mappable = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, 1))
@@ -118,14 +132,30 @@ def plot_phase_diagram(density: Tensor, relative_importance: Tensor, phase: Tens
     (relative importance, density) cell. `phase`: `[densities, importances]`."""
     colors = ["#d9d9d9", "#4c72b0", "#dd8452"]
     fig, ax = plt.subplots(figsize=(5.2, 4.2))
-    ax.pcolormesh(relative_importance.numpy(), density.numpy(), phase.numpy(),
-                  cmap=ListedColormap(colors), vmin=-0.5, vmax=2.5, shading="nearest")
-    ax.set(xscale="log", yscale="log", xlabel="relative importance of the extra feature",
-           ylabel="feature density  1 − S",
-           title="2 features, 1 neuron: what happens to the extra feature")
+    ax.pcolormesh(
+        relative_importance.numpy(),
+        density.numpy(),
+        phase.numpy(),
+        cmap=ListedColormap(colors),
+        vmin=-0.5,
+        vmax=2.5,
+        shading="nearest",
+    )
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="relative importance of the extra feature",
+        ylabel="feature density  1 − S",
+        title="2 features, 1 neuron: what happens to the extra feature",
+    )
     ax.grid(False)
-    ax.legend([Patch(color=c) for c in colors], PHASES, loc="upper center",
-              bbox_to_anchor=(0.5, -0.15), ncol=3)
+    ax.legend(
+        [Patch(color=c) for c in colors],
+        PHASES,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.15),
+        ncol=3,
+    )
     return fig
 
 
@@ -138,9 +168,17 @@ def geometry_frame(density: Tensor, W: Tensor, min_norm: float = 0.5) -> pd.Data
     for k, p in enumerate(density.tolist()):
         for i in torch.nonzero(norms[k] >= min_norm).flatten().tolist():
             d = float(dims[k, i])
-            rows.append({"instance": k, "feature": i, "density": p, "1/(1-S)": 1 / p,
-                         "dimensionality": d, "norm": float(norms[k, i]),
-                         "polytope": nearest_sticky(d) or "other"})
+            rows.append(
+                {
+                    "instance": k,
+                    "feature": i,
+                    "density": p,
+                    "1/(1-S)": 1 / p,
+                    "dimensionality": d,
+                    "norm": float(norms[k, i]),
+                    "polytope": nearest_sticky(d) or "other",
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -152,17 +190,46 @@ def plot_geometry(density: Tensor, W: Tensor) -> Figure:
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     for fraction, name in STICKY_FRACTIONS.items():
         ax.axhline(fraction, color="grey", lw=0.6, ls="--", zorder=0)
-        ax.text(inv.max() * 1.12, fraction, f"{_fraction(fraction)}  {name}", va="center",
-                fontsize=8, color="dimgrey")
+        # 2/5 and 3/8 are close: nudge their labels apart.
+        nudge = {2 / 5: 0.012, 3 / 8: -0.012}.get(fraction, 0.0)
+        ax.text(
+            1.01,
+            fraction + nudge,
+            f"{_fraction(fraction)}  {name}",
+            va="center",
+            fontsize=8,
+            color="dimgrey",
+            transform=ax.get_yaxis_transform(),
+        )
     # Points jitter a little sideways so the features of one instance do not all overlap.
     jitter = np.exp(np.random.default_rng(0).uniform(-0.04, 0.04, len(frame)))
-    ax.scatter(frame["1/(1-S)"] * jitter, frame["dimensionality"], s=9, alpha=0.5,
-               color="#4c72b0", label="feature dimensionality Dᵢ (one point per feature)")
-    ax.plot(inv, dimensions_per_feature(W).numpy(), color="black", lw=1.8, marker="o", ms=3,
-            label="dimensions per feature  m / ‖W‖²_F")
-    ax.set(xscale="log", ylim=(0, 1.1), xlabel="1 / (1 − S)   (inverse feature density)",
-           ylabel="dimensions per feature")
-    ax.legend(loc="upper right")
+    ax.scatter(
+        frame["1/(1-S)"] * jitter,
+        frame["dimensionality"],
+        s=9,
+        alpha=0.5,
+        color="#4c72b0",
+        label="feature dimensionality Dᵢ (one point per feature)",
+    )
+    ax.plot(
+        inv,
+        dimensions_per_feature(W).numpy(),
+        color="black",
+        lw=1.8,
+        marker="o",
+        ms=3,
+        label="dimensions per feature  m / ‖W‖²_F",
+    )
+    ax.set(
+        xscale="log",
+        ylim=(0, 1.1),
+        xlabel="1 / (1 − S)   (inverse feature density)",
+        ylabel="dimensions per feature",
+    )
+    ticks = [t for t in (1, 1.5, 2, 3, 4, 6, 10, 20, 50, 100, 200) if t <= inv.max() * 1.05]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.legend(loc="lower left")
     return fig
 
 
@@ -171,23 +238,52 @@ def geometry_chart(density: Tensor, W: Tensor) -> alt.Chart:
     feature, its instance's sparsity, its dimensionality and its polytope."""
     frame = geometry_frame(density, W)
     frame["S"] = 1 - frame["density"]
-    line = pd.DataFrame({"1/(1-S)": (1 / density).numpy(),
-                         "dims per feature": dimensions_per_feature(W).numpy()})
-    x = alt.X("1/(1-S):Q", scale=alt.Scale(type="log"), title="1 / (1 − S)")
-    points = alt.Chart(frame).mark_circle(size=45, opacity=0.6).encode(
-        x=x,
-        y=alt.Y("dimensionality:Q", title="dimensions per feature", scale=alt.Scale(domain=[0, 1.1])),
-        color=alt.Color("polytope:N", title="polytope"),
-        tooltip=[alt.Tooltip("feature:Q", title="feature"),
-                 alt.Tooltip("S:Q", format=".3f", title="sparsity S"),
-                 alt.Tooltip("dimensionality:Q", format=".3f", title="dimensionality Dᵢ"),
-                 alt.Tooltip("norm:Q", format=".2f", title="‖Wᵢ‖"),
-                 alt.Tooltip("polytope:N")],
+    inv = (1 / density).numpy()
+    line = pd.DataFrame({"1/(1-S)": inv, "dims per feature": dimensions_per_feature(W).numpy()})
+    rules = pd.DataFrame(
+        {"fraction": list(STICKY_FRACTIONS), "polytope": list(STICKY_FRACTIONS.values())}
     )
-    curve = alt.Chart(line).mark_line(color="black", point=True).encode(
-        x=x, y="dims per feature:Q", tooltip=[alt.Tooltip("dims per feature:Q", format=".3f")]
+    names = [*STICKY_FRACTIONS.values(), "other"]
+    palette = ["#4c72b0", "#55a868", "#8172b3", "#dd8452", "#c44e52", "#937860", "#b0b0b0"]
+    x = alt.X(
+        "1/(1-S):Q",
+        title="1 / (1 − S)",
+        scale=alt.Scale(type="log", domain=[1, float(inv.max()) * 1.05], nice=False),
     )
-    return (curve + points).properties(width=600, height=330).interactive()
+    y = alt.Y("dimensionality:Q", title="dimensions per feature", scale=alt.Scale(domain=[0, 1.1]))
+    guides = (
+        alt.Chart(rules)
+        .mark_rule(strokeDash=[4, 4], color="grey", opacity=0.6)
+        .encode(y="fraction:Q", tooltip=["polytope:N", alt.Tooltip("fraction:Q", format=".3f")])
+    )
+    points = (
+        alt.Chart(frame)
+        .mark_circle(size=45, opacity=0.7)
+        .encode(
+            x=x,
+            y=y,
+            color=alt.Color(
+                "polytope:N", title="polytope", scale=alt.Scale(domain=names, range=palette)
+            ),
+            tooltip=[
+                alt.Tooltip("feature:Q", title="feature"),
+                alt.Tooltip("S:Q", format=".3f", title="sparsity S"),
+                alt.Tooltip("dimensionality:Q", format=".3f", title="dimensionality Dᵢ"),
+                alt.Tooltip("norm:Q", format=".2f", title="‖Wᵢ‖"),
+                alt.Tooltip("polytope:N"),
+            ],
+        )
+    )
+    curve = (
+        alt.Chart(line)
+        .mark_line(color="black", point=alt.OverlayMarkDef(color="black"))
+        .encode(
+            x=x,
+            y="dims per feature:Q",
+            tooltip=[alt.Tooltip("dims per feature:Q", format=".3f", title="m / ‖W‖²_F")],
+        )
+    )
+    return (guides + curve + points).properties(width=560, height=330).interactive()
 
 
 def _fraction(value: float) -> str:
