@@ -13,6 +13,7 @@ from llm_exploration.attention.masks import (
     density,
     global_token_mask,
     layer_masks,
+    receptive_field,
     schedule,
 )
 
@@ -96,3 +97,14 @@ def test_additive_mask_is_float_zero_or_dtype_minimum():
 def test_global_token_mask_marks_cls_and_sep():
     ids = torch.tensor([[101, 7, 8, 102, 0], [101, 9, 102, 0, 0]])
     assert global_token_mask(ids, [101, 102]).int().tolist() == [[1, 0, 0, 1, 0], [1, 0, 1, 0, 0]]
+
+
+def test_receptive_field_of_cls_grows_by_the_window_each_layer_without_globals():
+    valid = torch.ones(1, 40, dtype=torch.bool)
+    glob = torch.zeros(1, 40, dtype=torch.bool)
+    glob[0, [0, 39]] = True
+    for layers in (1, 3, 6):
+        local = receptive_field(layer_masks(("window",) * layers, valid, 2))
+        assert local[0, 0].sum() == 2 * layers + 1  # [CLS] sees positions 0 .. k * layers
+        with_globals = receptive_field(layer_masks(("window+global",) * layers, valid, 2, glob))
+        assert with_globals[0, 0].all()  # one global layer is enough

@@ -121,3 +121,18 @@ def density(allowed_qk: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """``(batch,)``: fraction of (real query, real key) pairs that are allowed."""
     real = valid[:, :, None] & valid[:, None, :]
     return (allowed_qk & real).sum((1, 2)) / real.sum((1, 2))
+
+
+def receptive_field(masks: torch.Tensor) -> torch.Tensor:
+    """``(batch, q, k) bool``: which input positions can reach each output position.
+
+    ``masks``: ``(layers, batch, q, k) bool`` from :func:`layer_masks`. Information flows along
+    allowed (query, key) pairs, one hop per layer (a token always keeps its own state through
+    the residual stream), so the answer is the boolean product of the layers' masks.
+    """
+    seq = masks.shape[-1]
+    reach = torch.eye(seq, dtype=torch.bool, device=masks.device).expand_as(masks[0])
+    for layer in masks:
+        hop = (layer | torch.eye(seq, dtype=torch.bool, device=masks.device)).float()
+        reach = (hop @ reach.float()) > 0
+    return reach
