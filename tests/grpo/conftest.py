@@ -33,3 +33,9 @@ def tiny_llama(tokenizer, seed: int = 0) -> LlamaForCausalLM:
 @pytest.fixture
 def tiny(tokenizer):
     return tiny_llama(tokenizer)
+
+
+@pytest.fixture
+def make_tiny(tokenizer):
+    """``make_tiny(seed)`` builds a fresh tiny Llama."""
+    return lambda seed=0: tiny_llama(tokenizer, seed)

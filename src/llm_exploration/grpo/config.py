@@ -148,7 +148,9 @@ class GRPOConfig:
     log_completions: int = 2
     """Completions written per logged step to ``completions.jsonl`` (0 disables)."""
     save_steps: int = 0
-    """Save a checkpoint every this many optimizer steps (0: only the last one)."""
+    """Save a checkpoint every this many optimizer steps (0: none on the way)."""
+    save_last: bool = True
+    """Save ``last.ckpt`` at the end (weights, optimizer, RNG and rollout state: exact resume)."""
     resume_from_checkpoint: str | None = None
     """A ``.ckpt`` path (or ``last``) to resume from exactly."""
 

@@ -8,16 +8,26 @@ Each function answers one question the "Simple GRPO trainer" post asks, by calli
 - :func:`token_gradient_weights`: how hard each completion token is pushed, ``-∂loss/∂logp``,
   for each ``loss_type`` (where the length bias comes from);
 - :func:`loss_at_mu1`: the loss value at μ = 1 next to the size of its gradient (why the
-  reported loss sits near zero while the model still learns).
+  reported loss sits near zero while the model still learns);
+- :func:`sample_groups`: one real rollout (G completions per prompt, their rewards and
+  advantages) made with the engine's own rollout, reward and advantage functions.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import torch
 from torch import Tensor
 
+from llm_exploration.grpo.advantages import combine_rewards, group_advantages
+from llm_exploration.grpo.config import GRPOConfig
+from llm_exploration.grpo.data import apply_template, build_messages
 from llm_exploration.grpo.loss import grpo_loss
+from llm_exploration.grpo.rewards import REWARD_FUNCS
+from llm_exploration.grpo.rollout import generate, tokenize_prompts
 
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo")
 
@@ -126,3 +136,46 @@ def loss_at_mu1(advantages: Tensor, mask: Tensor, max_completion_length: int) ->
             {"loss_type": loss_type, "loss": float(out.loss), "gradient_norm": float(logps.grad.norm())}
         )
     return pd.DataFrame(rows)
+
+
+@dataclass
+class Groups:
+    """One rollout of P prompts × G completions, rows grouped by prompt."""
+
+    questions: list[str]  # (P,)
+    completions: list[str]  # (P*G,)
+    rewards_per_func: pd.DataFrame  # (P*G, F), one column per reward function
+    rewards: Tensor  # (P*G,) weighted sum
+    advantages: Tensor  # (P*G,)
+    completion_mask: Tensor  # (P*G, C)
+
+    def table(self) -> pd.DataFrame:
+        """One row per completion: prompt number, completion, each reward, total, advantage."""
+        G = len(self.completions) // len(self.questions)
+        return pd.DataFrame({"prompt": [i // G + 1 for i in range(len(self.completions))],
+                             "completion": self.completions}).join(self.rewards_per_func).assign(
+            reward=self.rewards.numpy(), advantage=self.advantages.numpy(),
+            tokens=self.completion_mask.sum(1).numpy())
+
+
+@torch.no_grad()
+def sample_groups(model: Any, tokenizer: Any, cfg: GRPOConfig, rows: list[dict[str, str]]) -> Groups:
+    """Sample ``cfg.num_generations`` completions for each row's question as a training step
+    would (same prompt, sampling settings, rewards and advantage scaling)."""
+    G = cfg.num_generations
+    prompts = [build_messages(r["question"], cfg.system_prompt, cfg.few_shot) for r in rows]
+    ids, mask = tokenize_prompts(tokenizer, [apply_template(tokenizer, m) for m in prompts])
+    device = next(model.parameters()).device
+    out = generate(model, tokenizer, ids.to(device), mask.to(device), G,
+                   max_completion_length=cfg.max_completion_length, temperature=cfg.temperature,
+                   top_p=cfg.top_p, top_k=cfg.top_k)
+    texts = tokenizer.batch_decode(out.completion_ids, skip_special_tokens=True)
+    columns = {k: [r[k] for r in rows for _ in range(G)] for k in rows[0] if k != "question"}
+    completions = [[{"role": "assistant", "content": t}] for t in texts]
+    per_func = {name: REWARD_FUNCS[name]([p for p in prompts for _ in range(G)], completions, **columns)
+                for name in cfg.reward_funcs}
+    table = pd.DataFrame(per_func).astype(float)
+    weights = torch.tensor(cfg.reward_weights or [1.0] * len(cfg.reward_funcs))
+    rewards = combine_rewards(torch.tensor(table.to_numpy(), dtype=torch.float32), weights)
+    adv = group_advantages(rewards, G, cfg.scale_rewards).advantages
+    return Groups([r["question"] for r in rows], texts, table, rewards, adv, out.completion_mask.cpu())

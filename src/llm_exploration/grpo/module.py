@@ -98,7 +98,7 @@ class GRPOModule(L.LightningModule):
             lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                               target_modules=config.lora_target_modules, task_type="CAUSAL_LM")
             model = get_peft_model(model, lora)
-        self.policy = model
+        self.policy = model.train()  # from_pretrained returns eval mode; LoRA dropout needs train
         self.reward_funcs = list(reward_funcs) if reward_funcs is not None else [
             REWARD_FUNCS[name] for name in config.reward_funcs]
         self.reward_names = [getattr(f, "__name__", f"reward_{i}") for i, f in enumerate(self.reward_funcs)]
@@ -110,8 +110,9 @@ class GRPOModule(L.LightningModule):
         self._buffer: RolloutBuffer | None = None
         self._metrics: dict[str, list[float]] = defaultdict(list)
         self._num_tokens = 0.0
-        self._t_update = 0.0
-        self._t_generate = 0.0
+        self._t_step = 0.0  # wall time of the current optimizer step
+        self._t_generate = 0.0  # of which: rollout (generation, rewards, old/ref log-probs)
+        self._t_batch = 0.0
 
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self) -> Any:
@@ -255,7 +256,6 @@ class GRPOModule(L.LightningModule):
         window_start = index - index % window
         if self._buffer is None or self._buffer.window_start != window_start:
             self._buffer = self.make_rollout(batch, window_start)
-        t1 = time.perf_counter()
         buf, r = self._buffer, self._buffer.rollout
         micro = index % c.gradient_accumulation_steps
         s = slice(micro * c.per_device_train_batch_size, (micro + 1) * c.per_device_train_batch_size)
@@ -279,12 +279,16 @@ class GRPOModule(L.LightningModule):
         self._metrics["loss"].append(out.loss.detach().item())
         for k, v in loss_metrics(out, entropy, mask, self._gather).items():
             self._metrics[k].append(v)
-        self._t_update += time.perf_counter() - t1
         # Lightning divides the returned loss by gradient_accumulation_steps; TRL's dapo loss is
         # already normalised over the whole rollout, so undo that division for it.
         return out.loss * (c.gradient_accumulation_steps if c.loss_type == "dapo" else 1)
 
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self._t_batch = time.perf_counter()
+
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        # wall time of the micro-step: rollout (if any) + forward + backward + optimizer step
+        self._t_step += time.perf_counter() - self._t_batch
         if (int(batch["index"]) + 1) % self.config.gradient_accumulation_steps:
             return  # not the end of an optimizer step
         metrics: dict[str, float] = {}
@@ -295,10 +299,10 @@ class GRPOModule(L.LightningModule):
                 metrics[k] = float(sum(v))
             else:
                 metrics[k] = float(sum(v) / len(v))
-        step_time = self._t_generate + self._t_update
+        step_time = self._t_step
         metrics["num_tokens"] = self._num_tokens
         metrics["time/generate_s"] = self._t_generate
-        metrics["time/update_s"] = self._t_update
+        metrics["time/update_s"] = step_time - self._t_generate
         metrics["step_time"] = step_time
         tokens = float(self._buffer.num_items_in_batch.item()) if self._buffer is not None else 0.0
         metrics["tokens_per_second"] = tokens / step_time if step_time > 0 else 0.0
@@ -306,7 +310,7 @@ class GRPOModule(L.LightningModule):
         self.log_dict(metrics, on_step=True, on_epoch=False, prog_bar=False, sync_dist=False,
                       rank_zero_only=True)
         self._metrics.clear()
-        self._t_generate = self._t_update = 0.0
+        self._t_generate = self._t_step = 0.0
 
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -30,10 +30,12 @@ def build_trainer(config: GRPOConfig, **overrides: Any) -> L.Trainer:
         logger = TensorBoardLogger(out, name=config.run_name)
     else:
         logger = False
-    callbacks = [ModelCheckpoint(
-        dirpath=out / config.run_name / "checkpoints", filename="step{step}", auto_insert_metric_name=False,
-        every_n_train_steps=config.save_steps or None, save_top_k=-1 if config.save_steps else 0,
-        save_last=True)]
+    callbacks = list(overrides.pop("callbacks", []))
+    if overrides.get("enable_checkpointing", True) and (config.save_steps or config.save_last):
+        callbacks.append(ModelCheckpoint(
+            dirpath=out / config.run_name / "checkpoints", filename="step{step}", auto_insert_metric_name=False,
+            every_n_train_steps=config.save_steps or None, save_top_k=-1 if config.save_steps else 0,
+            save_last=config.save_last))
     kwargs: dict[str, Any] = dict(
         max_steps=config.max_steps, max_epochs=-1, accumulate_grad_batches=config.gradient_accumulation_steps,
         precision="bf16-mixed" if config.bf16 else "32-true", accelerator=config.accelerator,
@@ -42,6 +44,8 @@ def build_trainer(config: GRPOConfig, **overrides: Any) -> L.Trainer:
         limit_val_batches=0, num_sanity_val_steps=0, enable_model_summary=False,
         default_root_dir=str(out))
     kwargs.update(overrides)
+    # Lightning adds its own ModelCheckpoint unless told not to
+    kwargs["enable_checkpointing"] = any(isinstance(c, ModelCheckpoint) for c in callbacks)
     return L.Trainer(**kwargs)
 
 
