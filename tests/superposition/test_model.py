@@ -11,6 +11,7 @@ import torch
 from llm_exploration.superposition.metrics import feature_norms, neighbour_angles
 from llm_exploration.superposition.model import (
     ToyModel,
+    reconstruction_loss,
     sample_features,
     train,
     train_sweep,
@@ -45,6 +46,34 @@ def test_instances_do_not_interact():
         weighted_mse(x[k : k + 1], one(x[k : k + 1]), importance[k : k + 1]).sum().backward()
         torch.testing.assert_close(one.W.grad[0], many.W.grad[k])
         torch.testing.assert_close(one.b.grad[0], many.b.grad[k])
+
+
+def test_linear_and_relu_instances_train_side_by_side():
+    model = ToyModel(2, 3, 2, relu=[True, False], seed=0)
+    x = torch.randn(2, 3, 16)
+    pre = model.preactivation(x)
+    out = model(x)
+    torch.testing.assert_close(out[0], pre[0].clamp_min(0))
+    torch.testing.assert_close(out[1], pre[1])
+    assert bool((pre[1] < 0).any())  # the linear instance really keeps negative outputs
+    with pytest.raises(ValueError, match="relu"):
+        ToyModel(3, 3, 2, relu=[True, False])
+
+
+def test_fast_loss_matches_autograd_through_the_model():
+    """The hand-written gradient used for training equals autograd's, for ReLU and
+    linear instances, dense and sparse features."""
+    model = ToyModel(4, 6, 3, relu=[True, True, False, False], seed=2)
+    density = torch.tensor([1.0, 0.2, 1.0, 0.2])[:, None].expand(4, 6)
+    x = sample_features(density, 128, torch.Generator().manual_seed(1))
+    importance = torch.rand(4, 6)
+    reference = weighted_mse(x, model(x), importance)
+    ref_grads = torch.autograd.grad(reference.sum() * 3, [model.W, model.b])
+    fast = reconstruction_loss(model, x, importance)
+    fast_grads = torch.autograd.grad(fast.sum() * 3, [model.W, model.b])
+    torch.testing.assert_close(fast, reference)
+    for got, want in zip(fast_grads, ref_grads):
+        torch.testing.assert_close(got, want)
 
 
 def test_training_is_deterministic():
