@@ -8,8 +8,8 @@ token streams of ``--length`` tokens (GSM8K problems and solutions, joined):
 - ``all_at_once``: ``output_attentions=True, output_hidden_states=True``, then the same reduction
   (``reduce_attention``) applied to every layer's returned tensor.
 
-How memory is measured: every run is a fresh subprocess. After the model is loaded and the
-input prepared, the child resets the kernel's peak-RSS counter (writes 5 to
+How memory is measured: every run is a fresh subprocess. After the model is loaded, the
+input prepared and one warm-up forward pass run on a 32-token prefix, the child resets the kernel's peak-RSS counter (writes 5 to
 /proc/self/clear_refs, which resets VmHWM), records the current RSS, runs the variant once, and
 reads VmHWM from /proc/self/status. Peak memory = VmHWM - RSS before the run: the largest extra
 resident memory the computation needed, as the OS saw it (no tracemalloc, which does not see
@@ -70,6 +70,9 @@ def child(variant: str, length: int, out: Path) -> None:
     onehot = torch.nn.functional.one_hot(classes, len(TOKEN_CLASSES)).float()[None]
     causal = is_causal(model)
     n_layers = len(capture_modules(model, "attentions"))
+    # Warm-up on a short prefix, so one-time allocations (kernel workspaces, caches) are not
+    # counted as the variant's peak.
+    model.base_model(input_ids=ids[:, :32])
     gc.collect()
 
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS

@@ -91,7 +91,7 @@ def plot_class_shares(reports: Sequence[SinkReport]) -> Figure:
         ax.set_xlabel("layer")
         ax.plot([], [], color="0.3", ls="--", lw=0.8, label="uniform attention (dashed)")
         ax.set_ylim(0, 1)
-        ax.legend(fontsize=8, loc="upper left" if r.causal else "upper right")
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
     for ax in axes[:: min(len(axes), 3)]:
         ax.set_ylabel("share of a query's attention")
     fig.tight_layout()

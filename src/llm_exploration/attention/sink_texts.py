@@ -48,9 +48,9 @@ def sink_texts(n_tweets: int, n_questions: int, seed: int = 0) -> list[tuple[str
     tweets = load_dataset("cardiffnlp/tweet_eval", "emotion", split="test")["text"]
     questions = load_dataset("openai/gsm8k", "main", split="test")["question"]
     return (
-        [("passage", p) for p in PASSAGES]
-        + [("tweet", t) for t in rng.sample(tweets, n_tweets)]
-        + [("GSM8K question", q) for q in rng.sample(questions, n_questions)]
+        [("passages", p) for p in PASSAGES]
+        + [("tweets", t) for t in rng.sample(tweets, n_tweets)]
+        + [("GSM8K questions", q) for q in rng.sample(questions, n_questions)]
     )
 
 

@@ -102,7 +102,9 @@ def hooked(
 def token_text(tokenizer: PreTrainedTokenizerBase, token_id: int) -> str:
     """A token as readers see it: decoded, with whitespace made visible."""
     text = tokenizer.decode([token_id])
-    return text.replace("\n", "⏎").replace("\t", "⇥") if text.strip() else repr(text)[1:-1] or "∅"
+    if not text.strip():  # whitespace only: show it
+        return text.replace(" ", "␣").replace("\n", "⏎").replace("\t", "⇥") or "∅"
+    return text.replace("\n", "⏎").replace("\t", "⇥")
 
 
 def token_classes(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int]) -> Tensor:
@@ -229,7 +231,9 @@ class SinkReport:
         """Sink rate (%) of the texts of each group (``groups[i]`` is text i's group, e.g. genre)."""
         rates = {}
         for g in dict.fromkeys(groups):
-            rates[g] = self.select([i for i, x in enumerate(groups) if x == g]).sink_rate(position, eps)
+            rates[g] = self.select([i for i, x in enumerate(groups) if x == g]).sink_rate(
+                position, eps
+            )
         return pd.Series(rates, name=self.name)
 
     def sink_rate_by_head(self, position: int = 0, eps: float = EPSILON) -> Tensor:
