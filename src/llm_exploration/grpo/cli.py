@@ -53,7 +53,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from llm_exploration.grpo.module import GRPOModule
 
     config = load_config(args.config, args.set)
-    module = GRPOModule(config)
+    module = GRPOModule(config.replace(beta=0.0))  # no reference model needed to evaluate
     if args.checkpoint:
         state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)["state_dict"]
         module.load_state_dict(state, strict=False)
