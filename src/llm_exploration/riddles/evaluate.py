@@ -81,6 +81,49 @@ def summarise(samples: pd.DataFrame) -> dict:
     }
 
 
+def failure_modes(samples: pd.DataFrame, riddles: list[Riddle], shots: list[Riddle]) -> pd.Series:
+    """Sort each sample into one outcome, in this order: "correct"; "no answer" (no
+    ``<answer>`` tags); "worked example's answer" (it answered "tooth" or "kettle" from the
+    prompt); "word from the riddle" (every answer word occurs in the riddle text); "other wrong
+    answer". Returns one label per row of ``samples``."""
+    texts = {r.id: set(normalise_words(r.riddle)) for r in riddles}
+    shot_answers = {" ".join(normalise_words(s.answer)) for s in shots}
+
+    def label(row) -> str:
+        if row["correct"]:
+            return "correct"
+        if row["answer"] is None or not isinstance(row["answer"], str):
+            return "no answer"
+        words = normalise_words(row["answer"])
+        if " ".join(words) in shot_answers:
+            return "worked example's answer"
+        if words and set(words) <= texts[row["id"]]:
+            return "word from the riddle"
+        return "other wrong answer"
+
+    return samples.apply(label, axis=1)
+
+
+def side_by_side(before: pd.DataFrame, after: pd.DataFrame, riddles: list[Riddle],
+                 k: int = 6) -> pd.DataFrame:
+    """One row per riddle: the riddle, its answer and the first sample's answer before and after
+    training, for every riddle answered correctly at least once, then the first riddles up to ``k``."""
+    text = {r.id: r.riddle for r in riddles}
+    hits = set(before.loc[before["correct"], "id"]) | set(after.loc[after["correct"], "id"])
+    order = [r.id for r in riddles if r.id in hits]
+    order += [r.id for r in riddles if r.id not in hits][: max(0, k - len(order))]
+
+    def shown(df: pd.DataFrame, rid: str) -> str:
+        rows = df[df["id"] == rid]
+        hit = rows[rows["correct"]]
+        row = (hit if len(hit) else rows).iloc[0]
+        answer = row["answer"] if isinstance(row["answer"], str) else "(no answer tags)"
+        return f"{answer}  [{int(rows['correct'].sum())}/{len(rows)} correct]"
+
+    return pd.DataFrame([{"riddle": text[rid], "answer": before.loc[before["id"] == rid, "reference"].iloc[0],
+                          "before": shown(before, rid), "after": shown(after, rid)} for rid in order])
+
+
 def timed(fn, *args, **kwargs):
     """Run ``fn`` and return (result, seconds)."""
     t0 = time.perf_counter()

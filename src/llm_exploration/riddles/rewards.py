@@ -61,3 +61,24 @@ RIDDLE_REWARDS = {
     "correctness": riddle_correctness_reward,
 }
 """The rewards the riddle training uses, by the name TRL logs them under."""
+
+
+def constant_answer_rewards(riddles: list, answers: list[str]) -> "pd.DataFrame":
+    """What a policy that gives the same answer to every riddle would earn, per reward.
+
+    One row per constant answer: the mean substring (gameable) reward and the mean equality
+    reward over ``riddles``."""
+    import pandas as pd
+
+    from llm_exploration.riddles.prompts import format_reply
+
+    rows = []
+    for text in answers:
+        completions = [format_reply("", text)] * len(riddles)
+        refs = [r.answer for r in riddles]
+        sub = substring_reward([""] * len(riddles), completions, answer=refs)
+        ours = riddle_correctness_reward([""] * len(riddles), completions, answer=refs,
+                                         aliases=[list(r.aliases) for r in riddles])
+        rows.append({"constant answer": repr(text), "substring reward": sum(sub) / len(sub),
+                     "equality reward": sum(ours) / len(ours)})
+    return pd.DataFrame(rows)

@@ -141,6 +141,7 @@ def train_riddles(riddles: list[Riddle], settings: RiddleGRPOSettings, *, model:
 
     Pass ``model``/``tokenizer``/``peft_config`` from :func:`load_policy` (e.g. to evaluate the
     same model before training); otherwise they are loaded from ``settings``."""
+    from transformers import PrinterCallback
     from trl import GRPOConfig, GRPOTrainer
 
     if not riddles:
@@ -166,6 +167,7 @@ def train_riddles(riddles: list[Riddle], settings: RiddleGRPOSettings, *, model:
         reward_funcs=[format_soft_reward, RecordedReward(riddle_correctness_reward, by_id, records)],
         train_dataset=Dataset.from_list(riddle_dataset_rows(riddles, worked_examples(settings.n_shots))),
     )
+    trainer.remove_callback(PrinterCallback)  # the logs are returned, not printed into the post
     t0 = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - t0
