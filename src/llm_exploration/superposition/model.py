@@ -173,10 +173,11 @@ def train(
 ) -> Tensor:
     """Train every instance of `model` at once with one AdamW optimizer.
 
-    As in the paper's reference notebook: AdamW with PyTorch's default weight decay
-    (0.01), fresh synthetic data every step, and its `cosine_decay_lr` schedule, the rate
-    falling from `lr` to 0 as `cos(π/2 · step / (steps - 1))`. The decay lets every
-    instance settle on its arrangement exactly, even in short runs.
+    From the paper's reference notebook: AdamW with PyTorch's default weight decay
+    (0.01), fresh synthetic data every step, and its `cosine_decay_lr` schedule (it also
+    offers constant and linear ones), the rate falling from `lr` to 0 as
+    `cos(π/2 · step / (steps - 1))`. The decay lets every instance settle on its
+    arrangement exactly, even in short runs.
 
     `density` (`1 - S`) and `importance` take any shape `as_grid` accepts (1-D: density per
     instance, importance per feature).
