@@ -108,7 +108,10 @@ def compare(a: dict, b: dict) -> dict:
         if key == "norm":  # last layer: raw block output (hooks) vs maybe final-normed state
             x, y = x[:, :-1], y[:, :-1]
         diff = (x - y).abs().nan_to_num(0).max().item()
-        result[key] = {"equal": bool(torch.equal(x.nan_to_num(-1), y.nan_to_num(-1))), "max_abs_diff": diff}
+        result[key] = {
+            "equal": bool(torch.equal(x.nan_to_num(-1), y.nan_to_num(-1))),
+            "max_abs_diff": diff,
+        }
     return result
 
 
@@ -140,16 +143,25 @@ def main() -> None:
                 print(f"run {r + 1} {variant:12s} {runs[variant][-1]}", flush=True)
         check = compare(numbers["hooks"], numbers["all_at_once"])
 
-    med = {v: {k: statistics.median(x[k] for x in runs[v]) for k in ("peak_mib", "seconds")} for v in VARIANTS}
+    med = {
+        v: {k: statistics.median(x[k] for x in runs[v]) for k in ("peak_mib", "seconds")}
+        for v in VARIANTS
+    }
     print(f"\nSmolLM2-135M-Instruct, eager, float32, 1 sequence of {args.length} tokens, "
           f"{args.repeats} fresh subprocesses per variant, interleaved; medians.")  # fmt: skip
-    print("Peak memory = VmHWM - RSS just before the computation (VmHWM reset via /proc/self/clear_refs).")
-    print(f"{'variant':14s} {'peak extra RSS (MiB)':>22s} {'time (s)':>10s}")
+    print(
+        "Peak memory = VmHWM - RSS just before the computation (VmHWM reset via /proc/self/clear_refs)."
+    )
+    print(f"{'variant':14s} {'peak extra RSS (MiB)':>22s} {'(min-max)':>16s} {'time (s)':>10s}")
     for v in VARIANTS:
-        print(f"{v:14s} {med[v]['peak_mib']:22.1f} {med[v]['seconds']:10.2f}")
+        peaks = [x["peak_mib"] for x in runs[v]]
+        spread = f"({min(peaks):.0f}-{max(peaks):.0f})"
+        print(f"{v:14s} {med[v]['peak_mib']:22.1f} {spread:>16s} {med[v]['seconds']:10.2f}")
     ratio = med["all_at_once"]["peak_mib"] / med["hooks"]["peak_mib"]
     print(f"peak memory ratio all_at_once / hooks: {ratio:.1f}x (goal >= 3x)")
-    print(f"time ratio all_at_once / hooks: {med['all_at_once']['seconds'] / med['hooks']['seconds']:.2f}x")
+    print(
+        f"time ratio all_at_once / hooks: {med['all_at_once']['seconds'] / med['hooks']['seconds']:.2f}x"
+    )
     print("identical numbers:", json.dumps(check))
     same = all(c["max_abs_diff"] < 1e-6 for c in check.values())
     print("RESULT:", "PASS" if ratio >= 3 and same else "FAIL")
