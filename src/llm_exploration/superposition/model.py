@@ -260,25 +260,28 @@ def train_sweep(
 
     `density` (`1 - S`) is `[configs]` or `[configs, features]`; `importance` is a scalar,
     `[features]` or `[configs, features]`; `relu` is one flag or one per configuration.
-    `train_kwargs` go to `train` (steps, batch_size, lr). Instance `c * seeds + s` is configuration `c`, seed `s`. Results come back on
-    the CPU whatever `device` trained them.
+    `train_kwargs` go to `train` (steps, batch_size, lr). Instance `c * seeds + s` is
+    configuration `c`, seed `s`. Results come back on the CPU whatever `device` trained them.
     """
     density = torch.as_tensor(density, dtype=torch.float32)
     n_configs = density.shape[0]
     density = as_grid(density, n_configs, n_features, "density")
     importance = as_grid(importance, n_configs, n_features, "importance")
-    relu = torch.as_tensor(relu, dtype=torch.bool).expand(n_configs).repeat_interleave(seeds)
+    relu = torch.as_tensor(relu, dtype=torch.bool)
+    if relu.numel() not in (1, n_configs):
+        raise ValueError(f"relu needs one flag or {n_configs} (one per configuration)")
+    relu = relu.reshape(-1).expand(n_configs).repeat_interleave(seeds)
     model = ToyModel(n_configs * seeds, n_features, n_hidden, relu=relu, seed=seed).to(device)
     density, importance = (
         density.repeat_interleave(seeds, 0),
         importance.repeat_interleave(seeds, 0),
     )
     start = time.perf_counter()
-    history = train(model, density, importance, seed=seed, **train_kwargs)
+    history = train(model, density, importance, seed=seed, **train_kwargs).cpu()  # waits for a GPU
     seconds = time.perf_counter() - start
     # Judge each seed by its training loss over the last tenth of training: many more
     # samples than one evaluation batch, which matters when features are rare.
-    loss = history[-max(1, len(history) // 10) :].mean(0).cpu()
+    loss = history[-max(1, len(history) // 10) :].mean(0)
     keep = best_of_seeds(loss, seeds)
     W, b = model.W.detach().cpu(), model.b.detach().cpu()
     return Sweep(
