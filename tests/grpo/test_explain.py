@@ -62,3 +62,25 @@ def test_loss_value_at_mu1_is_zero_for_grpo_but_its_gradient_is_not():
     # dapo's value is minus the token-weighted mean advantage: not 0 when lengths differ
     expected = -float((adv.double() * mask.sum(1)).sum() / mask.sum())
     assert t.loc["dapo", "loss"] == pytest.approx(expected)
+
+
+def test_sample_groups_scores_a_real_rollout():
+    from llm_exploration.grpo.config import GRPOConfig
+    from llm_exploration.grpo.explain import sample_groups, zero_std_fraction
+    from llm_exploration.models import load_causal_lm
+
+    model, tok = load_causal_lm("smollm2-135m-instruct")
+    cfg = GRPOConfig(num_generations=2, per_device_train_batch_size=4, max_completion_length=6, few_shot=1,
+                     train_size=2, reward_funcs=["format_soft", "lenient_correctness"], reward_weights=[1.0, 2.0])
+    rows = [{"question": "What is 2 + 2?", "answer": "4"}, {"question": "What is 3 + 1?", "answer": "4"}]
+    torch.manual_seed(0)
+    g = sample_groups(model, tok, cfg, rows)
+    t = g.table()
+    assert len(g.completions) == 4 and list(t["prompt"]) == [1, 1, 2, 2]
+    assert list(g.rewards_per_func.columns) == ["format_soft", "lenient_correctness"]
+    expected = g.rewards_per_func["format_soft"] + 2 * g.rewards_per_func["lenient_correctness"]
+    assert t["reward"].tolist() == pytest.approx(expected.tolist())
+    assert (t["tokens"] <= 6).all() and (t["tokens"] >= 1).all()
+    # advantages are centred within each group
+    assert g.advantages.view(2, 2).sum(1).abs().max() < 1e-5
+    assert zero_std_fraction(g.rewards, 2) in (0.0, 0.5, 1.0)

@@ -179,3 +179,8 @@ def sample_groups(model: Any, tokenizer: Any, cfg: GRPOConfig, rows: list[dict[s
     rewards = combine_rewards(torch.tensor(table.to_numpy(), dtype=torch.float32), weights)
     adv = group_advantages(rewards, G, cfg.scale_rewards).advantages
     return Groups([r["question"] for r in rows], texts, table, rewards, adv, out.completion_mask.cpu())
+
+
+def zero_std_fraction(rewards: Tensor, num_generations: int) -> float:
+    """Fraction of groups whose G rewards are all equal (advantage 0, no learning signal)."""
+    return float(group_advantages(rewards, num_generations).group_std_zero.float().mean())

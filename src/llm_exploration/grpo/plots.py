@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 TRAINER_COLORS = {"ours": "tab:blue", "TRL": "tab:orange"}
 
@@ -38,7 +39,7 @@ def advantage_figure(rewards: np.ndarray, advantages: np.ndarray, labels: list[s
         if np.allclose(rewards[p], rewards[p][0]):
             for ax in (ax_r, ax_a):
                 ax.axvspan(xs[0] - 0.5, xs[-1] + 0.5, color="0.85", zorder=0, lw=0)
-    ax_r.set_ylabel("total reward $r_i$")
+    ax_r.set_ylabel("total reward $R_i$")
     ax_r.set_title("One rollout: G completions per prompt; dashed line = the group's mean reward")
     bar_colors = np.where(advantages.ravel() > 0, "tab:green", np.where(advantages.ravel() < 0, "tab:red", "0.5"))
     ax_a.bar(x, advantages.ravel(), color=bar_colors, width=0.8)
@@ -99,6 +100,12 @@ def length_bias_figure(table: pd.DataFrame) -> Figure:
     return fig
 
 
+def _integer_steps(fig: Figure) -> None:
+    for ax in fig.axes:
+        if ax.get_xlabel() == "optimizer step":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _band(ax, df: pd.DataFrame, column: str, trainer: str, smooth: int, label: str | None = None) -> None:
     """Thin line per seed, bold rolling mean over seeds, shaded min-max band across seeds."""
     color = _color(trainer)
@@ -128,7 +135,8 @@ def reward_curves_figure(logs: pd.DataFrame, reward_names: list[str], smooth: in
         ax.set_title(title)
         ax.set_xlabel("optimizer step")
     np.atleast_1d(axes)[0].set_ylabel("mean reward of the step's completions")
-    np.atleast_1d(axes)[-1].legend(loc="lower right")
+    np.atleast_1d(axes)[-1].legend(loc="best")
+    _integer_steps(fig)
     fig.tight_layout()
     return fig
 
@@ -143,7 +151,7 @@ def step_time_figure(logs: pd.DataFrame) -> Figure:
     ax_t.set_xlabel("optimizer step")
     ax_t.set_ylabel("wall time of the step (s)")
     ax_t.set_ylim(0, None)
-    ax_t.legend(loc="upper right", fontsize=8)
+    ax_t.legend(loc="best", fontsize=8)
     trainers = list(dict.fromkeys(logs["trainer"]))
     data = [logs.loc[logs["trainer"] == t, "completion_tokens_per_s"].to_numpy() for t in trainers]
     parts = ax_s.boxplot(data, patch_artist=True, widths=0.5)
@@ -154,6 +162,7 @@ def step_time_figure(logs: pd.DataFrame) -> Figure:
     ax_s.set_ylabel("completion tokens per second")
     ax_s.set_title("Throughput over all steps")
     ax_s.set_ylim(0, None)
+    _integer_steps(fig)
     fig.tight_layout()
     return fig
 
@@ -171,6 +180,7 @@ def dynamics_figure(logs: pd.DataFrame, smooth: int = 5) -> Figure:
     for ax in (ax_z, ax_l):
         ax.set_xlabel("optimizer step")
     ax_l.legend(loc="best")
+    _integer_steps(fig)
     fig.tight_layout()
     return fig
 
@@ -191,6 +201,7 @@ def loss_signal_figure(logs: pd.DataFrame) -> Figure:
     for ax in (ax_l, ax_g):
         ax.set_xlabel("optimizer step")
     ax_l.legend(loc="best", fontsize=8)
+    _integer_steps(fig)
     fig.tight_layout()
     return fig
 
@@ -198,18 +209,23 @@ def loss_signal_figure(logs: pd.DataFrame) -> Figure:
 def accuracy_figure(table: pd.DataFrame) -> Figure:
     """Held-out strict and lenient accuracy before and after training.
 
-    table: rows with columns ``model`` (e.g. "base", "ours seed 0", "TRL"), ``strict``,
-    ``lenient`` (fractions) and optionally ``n`` (completions scored).
+    table: :func:`llm_exploration.grpo.compare.accuracy_table` (columns ``model``, ``strict``,
+    ``lenient`` and optionally their standard errors ``strict s.e.``, ``lenient s.e.``, drawn
+    as error bars).
     """
     fig, ax = plt.subplots(figsize=(max(5.5, 1.3 * len(table) + 2), 3.4))
     x = np.arange(len(table))
     w = 0.38
-    b1 = ax.bar(x - w / 2, table["strict"], w, label="strict: inside <answer> tags", color="tab:purple")
-    b2 = ax.bar(x + w / 2, table["lenient"], w, label="lenient: last number in the text", color="tab:cyan")
+    err = {k: table[f"{k} s.e."] if f"{k} s.e." in table else None for k in ("strict", "lenient")}
+    b1 = ax.bar(x - w / 2, table["strict"], w, yerr=err["strict"], capsize=3,
+                label="strict: inside <answer> tags", color="tab:purple")
+    b2 = ax.bar(x + w / 2, table["lenient"], w, yerr=err["lenient"], capsize=3,
+                label="lenient: last number in the text", color="tab:cyan")
     for bars in (b1, b2):
         ax.bar_label(bars, fmt="%.2f", fontsize=8, padding=2)
     ax.set_xticks(x, table["model"])
     ax.set_ylabel("held-out accuracy")
+    ax.set_xlabel("model")
     ax.set_ylim(0, 1.12)
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
