@@ -12,11 +12,14 @@ count) and return a :class:`Run`: one metrics row per optimizer step with TRL's 
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import resource
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,6 +180,21 @@ def _finish(trainer: str, cfg: GRPOConfig, rows: list[dict[str, Any]], step_time
     return Run(trainer, cfg.seed, m, peak_rss_mb(), model, tokenizer)
 
 
+@contextlib.contextmanager
+def _lightning_quiet() -> Iterator[None]:
+    """Lightning's info messages (accelerator, tips, "max_steps reached") off for a block.
+    (Importing ``lightning.pytorch`` resets its logger to INFO, so this is done at run time.)"""
+    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
 def train_ours(cfg: GRPOConfig, model: Any = None, tokenizer: Any = None) -> Run:
     """Train with the engine (``llm_exploration.grpo.train.fit``) at ``cfg``; CSV metrics only,
     no checkpoints, no progress bar. ``model``/``tokenizer`` default to ``cfg.model``."""
@@ -184,9 +202,10 @@ def train_ours(cfg: GRPOConfig, model: Any = None, tokenizer: Any = None) -> Run
 
     timer = LightningStepTimer()
     out = tempfile.mkdtemp(prefix="grpo-ours-")
-    result = fit(cfg.replace(output_dir=out, logger="csv"), model=model, tokenizer=tokenizer,
-                 reward_funcs=named_reward_funcs(cfg.reward_funcs), callbacks=[timer],
-                 enable_checkpointing=False, enable_progress_bar=False)
+    with _lightning_quiet():
+        result = fit(cfg.replace(output_dir=out, logger="csv"), model=model, tokenizer=tokenizer,
+                     reward_funcs=named_reward_funcs(cfg.reward_funcs), callbacks=[timer],
+                     enable_checkpointing=False, enable_progress_bar=False)
     rows = result.metrics()
     for r in rows:  # the CSV logger counts steps from 0, TRL from 1
         r.pop("step", None)
@@ -224,3 +243,66 @@ def train_trl(cfg: GRPOConfig, rows: list[dict[str, Any]] | None = None, model: 
     logs = [{k: v for k, v in h.items() if k not in ("step", "epoch", "step_time")}
             for h in trainer.state.log_history if "reward" in h]
     return _finish("TRL", cfg, logs, timer.step_times, trainer.model, trainer.processing_class)
+
+
+# --- tables for the side-by-side comparison -------------------------------------------------
+
+
+def reward_summary(logs: pd.DataFrame, reward_names: list[str], window: int = 5) -> pd.DataFrame:
+    """Per run: mean of each reward over the first and the last ``window`` steps, and the change.
+
+    logs: concatenated :attr:`Run.metrics`. The result's ``attrs["window"]`` holds ``window``.
+    """
+    columns = [f"rewards/{n}/mean" for n in reward_names] + ["reward"]
+    rows = []
+    for (trainer, seed), d in logs.groupby(["trainer", "seed"], sort=False):
+        d = d.sort_values("step")
+        w = max(1, min(window, len(d) // 2 or 1))
+        for col, name in zip(columns, reward_names + ["total"]):
+            first, last = d[col].head(w).mean(), d[col].tail(w).mean()
+            rows.append({"trainer": trainer, "seed": seed, "reward": name,
+                         "first steps": first, "last steps": last, "change": last - first})
+    out = pd.DataFrame(rows)
+    out.attrs["window"] = window
+    return out
+
+
+def speed_table(runs: list[Run]) -> pd.DataFrame:
+    """Per trainer: median step time and completion tokens/s over all runs' steps (the first
+    step of each run left out as warm-up), and ours / TRL ratios when both are present."""
+    rows = []
+    for trainer in dict.fromkeys(r.trainer for r in runs):
+        m = pd.concat([r.metrics.iloc[1:] if len(r.metrics) > 1 else r.metrics
+                       for r in runs if r.trainer == trainer])
+        rows.append({"trainer": trainer, "steps timed": len(m),
+                     "step time, median (s)": m["step_time"].median(),
+                     "completion tokens/s, median": m["completion_tokens_per_s"].median(),
+                     "completion tokens per step, mean": m["completion_tokens"].mean()})
+    table = pd.DataFrame(rows).set_index("trainer")
+    if {"ours", "TRL"} <= set(table.index):
+        table.loc["ours / TRL"] = table.loc["ours"] / table.loc["TRL"]
+        table.loc["ours / TRL", "steps timed"] = float("nan")
+    return table
+
+
+def accuracy_table(results: dict[str, Any]) -> pd.DataFrame:
+    """One row per model from ``{name: evaluate.EvalResult}``: strict and lenient accuracy with
+    their standard errors over questions, and the strict-format rate."""
+    return pd.DataFrame([{"model": name, "strict": r.strict_accuracy, "strict s.e.": r.strict_stderr,
+                          "lenient": r.lenient_accuracy, "lenient s.e.": r.lenient_stderr,
+                          "format": r.format_rate, "n": r.n_questions * r.n_samples}
+                         for name, r in results.items()])
+
+
+def completions_table(results: dict[str, Any], k: int = 5) -> pd.DataFrame:
+    """The first ``k`` held-out questions with each model's (first) completion side by side."""
+    first = next(iter(results.values()))
+    n = first.n_samples
+    rows = []
+    for q in range(min(k, first.n_questions)):
+        s = first.samples[q * n]
+        row = {"question": s["question"], "answer": s["answer"]}
+        for name, r in results.items():
+            row[name] = r.samples[q * n]["completion"].strip()
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -79,9 +79,6 @@ class GRPOConfig:
     reuse_prompt_cache: bool = True
     """Encode each prompt once and share its KV cache across its G samples (same samples as
     generating G prompt copies; less prefill compute)."""
-    fast_sampling: bool = True
-    """Draw tokens by inverse-CDF sampling (``rollout.InverseCDFSampler``) instead of
-    ``torch.multinomial``: the same distribution, much cheaper on CPU with a 49k vocabulary."""
 
     # --- loss ------------------------------------------------------------------------------
     loss_type: str = "dapo"

@@ -59,8 +59,12 @@ class RolloutBuffer:
                 "num_items_in_batch": self.num_items_in_batch}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "RolloutBuffer":
-        return cls(**{**state, "rollout": Rollout(**state["rollout"])})
+    def from_state(cls, state: dict[str, Any], device: torch.device | str = "cpu") -> "RolloutBuffer":
+        def move(x: Any) -> Any:
+            return x.to(device) if isinstance(x, Tensor) else x
+
+        rollout = Rollout(**{k: move(v) for k, v in state["rollout"].items()})
+        return cls(**{k: move(v) for k, v in state.items() if k != "rollout"}, rollout=rollout)
 
 
 def load_policy(config: GRPOConfig) -> tuple[torch.nn.Module, Any]:
@@ -168,8 +172,7 @@ class GRPOModule(L.LightningModule):
         ids, mask = tokenize_prompts(self.tokenizer, prompt_texts, c.max_prompt_length)
         r = generate(self.policy, self.tokenizer, ids.to(self.device), mask.to(self.device), G,
                      max_completion_length=c.max_completion_length, temperature=c.temperature,
-                     top_p=c.top_p, top_k=c.top_k, reuse_prompt_cache=c.reuse_prompt_cache,
-                     fast_sampling=c.fast_sampling)
+                     top_p=c.top_p, top_k=c.top_k, reuse_prompt_cache=c.reuse_prompt_cache)
         texts = self.tokenizer.batch_decode(r.completion_ids, skip_special_tokens=True)
         completions = [[{"role": "assistant", "content": t}] for t in texts]  # conversational, as TRL
         prompts = [p for p in batch["prompt"] for _ in range(G)]
@@ -330,7 +333,7 @@ class GRPOModule(L.LightningModule):
             return
         self._num_tokens = state["num_tokens"]
         self._pending_rng = (state["torch_rng"], state["cuda_rng"])
-        self._buffer = None if state["buffer"] is None else RolloutBuffer.from_state(state["buffer"])
+        self._buffer = None if state["buffer"] is None else RolloutBuffer.from_state(state["buffer"], self.device)
 
     def on_train_start(self) -> None:
         pending = getattr(self, "_pending_rng", None)
