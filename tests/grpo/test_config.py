@@ -19,18 +19,18 @@ def test_shipped_configs_load(name):
 
 
 @pytest.mark.parametrize("change, message", [
-    (dict(num_generations=1), "num_generations=1.*at least 2"),
-    (dict(per_device_train_batch_size=6, num_generations=4), "not divisible by num_generations=4"),
-    (dict(loss_type="ppo"), "loss_type='ppo' is unknown; use one of grpo, dr_grpo, dapo"),
-    (dict(beta=-0.1), "beta=-0.1"),
-    (dict(beta=float("nan")), "beta=nan"),
-    (dict(scale_rewards="global"), "scale_rewards='global'"),
-    (dict(reward_funcs=["format_soft", "typo"]), r"unknown \['typo'\]"),
-    (dict(reward_weights=[1.0]), "reward_weights has 1 entries for 2 reward_funcs"),
-    (dict(temperature=0), "temperature=0"),
-    (dict(epsilon=1.5), "epsilon=1.5"),
-    (dict(logger="wandb"), "logger='wandb'"),
-    (dict(train_size=1, per_device_train_batch_size=8, num_generations=4), "train_size=1"),
+    ({"num_generations": 1}, "num_generations=1.*at least 2"),
+    ({"per_device_train_batch_size": 6, "num_generations": 4}, "not divisible by num_generations=4"),
+    ({"loss_type": "ppo"}, "loss_type='ppo' is unknown; use one of grpo, dr_grpo, dapo"),
+    ({"beta": -0.1}, "beta=-0.1"),
+    ({"beta": float("nan")}, "beta=nan"),
+    ({"scale_rewards": "global"}, "scale_rewards='global'"),
+    ({"reward_funcs": ["format_soft", "typo"]}, r"unknown \['typo'\]"),
+    ({"reward_weights": [1.0]}, "reward_weights has 1 entries for 2 reward_funcs"),
+    ({"temperature": 0}, "temperature=0"),
+    ({"epsilon": 1.5}, "epsilon=1.5"),
+    ({"logger": "wandb"}, "logger='wandb'"),
+    ({"train_size": 1, "per_device_train_batch_size": 8, "num_generations": 4}, "train_size=1"),
 ])
 def test_invalid_settings_name_the_setting(change, message):
     with pytest.raises(ConfigError, match=message):

@@ -29,8 +29,8 @@ GOOD = "<think>6 * 7 = 42</think>\n<answer>42</answer>"
 def test_trl_signature_with_strings_and_chat_messages_and_extra_kwargs():
     completions = [GOOD, [{"role": "assistant", "content": GOOD}], "42", [{"role": "assistant", "content": ""}]]
     prompts = ["q"] * 4
-    extra = dict(completion_ids=[[1]] * 4, trainer_state=None, log_extra=print, log_metric=print,
-                 question=["q"] * 4)
+    extra = {"completion_ids": [[1]] * 4, "trainer_state": None, "log_extra": print, "log_metric": print,
+                 "question": ["q"] * 4}
     for name, func in REWARD_FUNCS.items():
         values = func(prompts=prompts, completions=completions, answer=["42"] * 4, **extra)
         assert len(values) == 4, name

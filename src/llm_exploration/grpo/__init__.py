@@ -8,7 +8,7 @@ that ties one GRPO step together), ``train`` (building the Lightning Trainer), `
 (strict / lenient accuracy) and ``cli`` (``python -m llm_exploration.grpo fit|evaluate``).
 """
 
-from llm_exploration.grpo.advantages import group_advantages, combine_rewards
+from llm_exploration.grpo.advantages import combine_rewards, group_advantages
 from llm_exploration.grpo.config import GRPOConfig
 from llm_exploration.grpo.loss import grpo_loss
 from llm_exploration.grpo.rewards import (
@@ -22,8 +22,8 @@ from llm_exploration.grpo.rewards import (
 )
 
 __all__ = [
-    "GRPOConfig",
     "REWARD_FUNCS",
+    "GRPOConfig",
     "combine_rewards",
     "correctness_reward",
     "extract_answer",

@@ -225,7 +225,7 @@ class GRPOConfig:
 
     # --- YAML ------------------------------------------------------------------------------
     @classmethod
-    def from_yaml(cls, path: str | Path, **overrides: Any) -> "GRPOConfig":
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> GRPOConfig:
         """Read a YAML mapping of field names (unknown keys are an error), then apply ``overrides``."""
         data = yaml.safe_load(Path(path).read_text()) or {}
         if not isinstance(data, dict):
@@ -234,7 +234,7 @@ class GRPOConfig:
         return cls.from_dict(data)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "GRPOConfig":
+    def from_dict(cls, data: dict[str, Any]) -> GRPOConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
@@ -244,6 +244,6 @@ class GRPOConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def replace(self, **changes: Any) -> "GRPOConfig":
+    def replace(self, **changes: Any) -> GRPOConfig:
         """A validated copy with ``changes`` applied."""
         return dataclasses.replace(self, **changes)

@@ -59,7 +59,7 @@ class RolloutBuffer:
                 "num_items_in_batch": self.num_items_in_batch}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], device: torch.device | str = "cpu") -> "RolloutBuffer":
+    def from_state(cls, state: dict[str, Any], device: torch.device | str = "cpu") -> RolloutBuffer:
         def move(x: Any) -> Any:
             return x.to(device) if isinstance(x, Tensor) else x
 
@@ -243,8 +243,7 @@ class GRPOModule(L.LightningModule):
         if log_dir:
             Path(log_dir).mkdir(parents=True, exist_ok=True)
             with open(Path(log_dir) / "completions.jsonl", "a") as f:
-                for rec in records:
-                    f.write(json.dumps(rec) + "\n")
+                f.writelines(json.dumps(rec) + "\n" for rec in records)
         experiment = getattr(self.logger, "experiment", None)
         if hasattr(experiment, "add_text"):
             table = "| completion | advantage |\n|---|---|\n" + "\n".join(
@@ -296,9 +295,8 @@ class GRPOModule(L.LightningModule):
             return  # not the end of an optimizer step
         metrics: dict[str, float] = {}
         for k, v in self._metrics.items():
-            if k == "loss":  # TRL logs the sum of the micro-batch losses of the step
-                metrics[k] = float(sum(v))
-            elif k == "zero_std_groups":
+            # sums: the step's loss (TRL logs the sum of its micro-batch losses) and group count
+            if k in ("loss", "zero_std_groups"):
                 metrics[k] = float(sum(v))
             else:
                 metrics[k] = float(sum(v) / len(v))

@@ -119,8 +119,8 @@ def generate(
         eos = eos_token_ids(model, tokenizer)
         ids = prompt_ids.repeat_interleave(num_generations, dim=0)
         mask = prompt_mask.repeat_interleave(num_generations, dim=0)
-        kwargs = dict(max_new_tokens=max_completion_length, do_sample=do_sample,
-                      pad_token_id=tokenizer.pad_token_id, eos_token_id=eos)
+        kwargs = {"max_new_tokens": max_completion_length, "do_sample": do_sample,
+                      "pad_token_id": tokenizer.pad_token_id, "eos_token_id": eos}
         if do_sample:
             kwargs.update(temperature=temperature, top_p=top_p, top_k=top_k)
         else:

@@ -36,13 +36,13 @@ def build_trainer(config: GRPOConfig, **overrides: Any) -> L.Trainer:
             dirpath=out / config.run_name / "checkpoints", filename="step{step}", auto_insert_metric_name=False,
             every_n_train_steps=config.save_steps or None, save_top_k=-1 if config.save_steps else 0,
             save_last=config.save_last))
-    kwargs: dict[str, Any] = dict(
-        max_steps=config.max_steps, max_epochs=-1, accumulate_grad_batches=config.gradient_accumulation_steps,
-        precision="bf16-mixed" if config.bf16 else "32-true", accelerator=config.accelerator,
-        devices=config.devices, strategy=config.strategy, num_nodes=config.num_nodes, logger=logger,
-        callbacks=callbacks, log_every_n_steps=config.logging_steps, use_distributed_sampler=False,
-        limit_val_batches=0, num_sanity_val_steps=0, enable_model_summary=False,
-        default_root_dir=str(out))
+    kwargs: dict[str, Any] = {
+        "max_steps": config.max_steps, "max_epochs": -1, "accumulate_grad_batches": config.gradient_accumulation_steps,
+        "precision": "bf16-mixed" if config.bf16 else "32-true", "accelerator": config.accelerator,
+        "devices": config.devices, "strategy": config.strategy, "num_nodes": config.num_nodes, "logger": logger,
+        "callbacks": callbacks, "log_every_n_steps": config.logging_steps, "use_distributed_sampler": False,
+        "limit_val_batches": 0, "num_sanity_val_steps": 0, "enable_model_summary": False,
+        "default_root_dir": str(out)}
     kwargs.update(overrides)
     # Lightning adds its own ModelCheckpoint unless told not to
     kwargs["enable_checkpointing"] = any(isinstance(c, ModelCheckpoint) for c in callbacks)
