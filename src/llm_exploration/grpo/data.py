@@ -17,6 +17,7 @@ prompts it would have seen (``GRPODataModule.state_dict`` remembers the next ind
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -63,10 +64,11 @@ def apply_template(tokenizer: Any, messages: Sequence[dict[str, str]]) -> str:
 def load_rows(dataset: str, split: str, size: int, seed: int = 0,
               dataset_kwargs: dict[str, Any] | None = None,
               exclude: Sequence[str] = ()) -> list[dict[str, str]]:
-    """``size`` rows of ``{"question", "answer"}``.
+    """``size`` rows of ``{"question", "answer"}``, distinct questions.
 
     reasoning-gym: ``split="train"`` uses ``seed``, any other split a disjoint seed, and
-    questions in ``exclude`` are dropped (tiny problem spaces repeat). GSM8K: the first
+    questions in ``exclude`` are dropped (tiny problem spaces repeat; fewer rows, with a
+    warning, when the space runs out). GSM8K: the first
     ``size`` rows of the split (``train`` / ``test``).
     """
     excluded = set(exclude) | {q for q, _ in FEW_SHOT_EXAMPLES}
@@ -80,8 +82,9 @@ def load_rows(dataset: str, split: str, size: int, seed: int = 0,
 
     kwargs = dict(dataset_kwargs or {})
     rg_seed = seed if split == "train" else seed + _EVAL_SEED_OFFSET
-    try:
-        ds = reasoning_gym.create_dataset(dataset, size=size + len(excluded), seed=rg_seed, **kwargs)
+    try:  # items are generated lazily: ask for many, stop at ``size`` distinct new questions
+        ds = reasoning_gym.create_dataset(dataset, size=20 * (size + len(excluded)) + 100, seed=rg_seed,
+                                          **kwargs)
     except (KeyError, ValueError, TypeError) as err:
         raise ValueError(f"dataset={dataset!r} with dataset_kwargs={kwargs}: reasoning-gym refused it "
                          f"({err}). Use a reasoning-gym task name or {GSM8K!r}.") from err
@@ -97,6 +100,9 @@ def load_rows(dataset: str, split: str, size: int, seed: int = 0,
     if not rows:
         raise ValueError(f"no {split} questions left for {dataset!r} after removing duplicates of "
                          "the training set: the task's problem space is too small.")
+    if len(rows) < size:
+        warnings.warn(f"{dataset!r} {split}: only {len(rows)} distinct questions of the {size} asked "
+                      "(the task's problem space is small).", stacklevel=2)
     return rows
 
 
