@@ -75,7 +75,9 @@ def num_labels(task: str) -> int:
 _ENCODED: dict[tuple, datasets.Dataset] = {}
 
 
-def encoded(tok: PreTrainedTokenizerBase, task: str, split: str, size: int, max_length: int) -> datasets.Dataset:
+def encoded(
+    tok: PreTrainedTokenizerBase, task: str, split: str, size: int, max_length: int
+) -> datasets.Dataset:
     """:func:`tweets` tokenized (cached per tokenizer, so a grid of runs tokenizes once)."""
     key = (tok.name_or_path, task, split, size, max_length)
     if key not in _ENCODED:
@@ -95,7 +97,9 @@ def finetune(run: Run, budget: Budget) -> dict:
         budget.model, model_cls=AutoModelForSequenceClassification, num_labels=n_labels
     )
     kinds = schedule(run.schedule, model.config.num_hidden_layers)
-    use_sparse_attention(model, kinds, run.window, [tok.cls_token_id, tok.sep_token_id], budget.backend)
+    use_sparse_attention(
+        model, kinds, run.window, [tok.cls_token_id, tok.sep_token_id], budget.backend
+    )
 
     train = encoded(tok, run.task, "train", budget.train_size, budget.max_length)
     test = encoded(tok, run.task, "test", budget.eval_size, budget.max_length)
@@ -138,8 +142,12 @@ def finetune(run: Run, budget: Budget) -> dict:
     logits, labels = torch.as_tensor(pred.predictions), torch.as_tensor(pred.label_ids)
     return {
         **asdict(run),
-        "accuracy": multiclass_accuracy(logits, labels, num_classes=n_labels, average="micro").item(),
-        "macro_f1": multiclass_f1_score(logits, labels, num_classes=n_labels, average="macro").item(),
+        "accuracy": multiclass_accuracy(
+            logits, labels, num_classes=n_labels, average="micro"
+        ).item(),
+        "macro_f1": multiclass_f1_score(
+            logits, labels, num_classes=n_labels, average="macro"
+        ).item(),
         "seconds": seconds,
     }
 

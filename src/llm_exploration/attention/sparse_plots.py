@@ -21,7 +21,9 @@ SCHEDULE_COLOURS = {
 }
 
 
-def mask_grid(tokens: list[str], masks: dict[str, torch.Tensor], kinds: dict[str, tuple[str, ...]]) -> Figure:
+def mask_grid(
+    tokens: list[str], masks: dict[str, torch.Tensor], kinds: dict[str, tuple[str, ...]]
+) -> Figure:
     """One row per schedule, one column per layer: who may attend to whom in one sentence.
 
     ``masks[name]``: ``(layers, seq, seq) bool`` for one sentence (no padding).
@@ -29,14 +31,22 @@ def mask_grid(tokens: list[str], masks: dict[str, torch.Tensor], kinds: dict[str
     names = list(masks)
     n_layers = next(iter(masks.values())).shape[0]
     seq = len(tokens)
-    fig, axes = plt.subplots(len(names), n_layers, figsize=(1.55 * n_layers + 1.4, 1.6 * len(names) + 0.6),
-                             squeeze=False, sharex=True, sharey=True)
+    fig, axes = plt.subplots(
+        len(names),
+        n_layers,
+        figsize=(1.55 * n_layers + 1.4, 1.6 * len(names) + 0.6),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+    )
     for row, name in enumerate(names):
         for layer in range(n_layers):
             ax = axes[row, layer]
             kind = kinds[name][layer]
             cmap = ListedColormap(["#f4f4f4", KIND_COLOURS[kind]])
-            ax.imshow(masks[name][layer].numpy(), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+            ax.imshow(
+                masks[name][layer].numpy(), cmap=cmap, vmin=0, vmax=1, interpolation="nearest"
+            )
             ax.set_xticks([])
             ax.set_yticks([])
             ax.grid(False)
@@ -45,9 +55,17 @@ def mask_grid(tokens: list[str], masks: dict[str, torch.Tensor], kinds: dict[str
             if layer == 0:
                 ax.set_ylabel(name, fontsize=9, rotation=0, ha="right", va="center")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in KIND_COLOURS.values()]
-    fig.legend(handles, [f"{k} layer: may attend" for k in KIND_COLOURS], loc="lower center",
-               ncol=3, fontsize=9, bbox_to_anchor=(0.5, -0.01))
-    fig.suptitle(f"Attention masks for one tweet ({seq} tokens; rows: queries, columns: keys)", fontsize=11)
+    fig.legend(
+        handles,
+        [f"{k} layer: may attend" for k in KIND_COLOURS],
+        loc="lower center",
+        ncol=3,
+        fontsize=9,
+        bbox_to_anchor=(0.5, -0.01),
+    )
+    fig.suptitle(
+        f"Attention masks for one tweet ({seq} tokens; rows: queries, columns: keys)", fontsize=11
+    )
     fig.tight_layout(rect=(0, 0.04, 1, 0.97))
     return fig
 
@@ -56,8 +74,13 @@ def mask_detail(tokens: list[str], mask: torch.Tensor, title: str) -> Figure:
     """One mask with the tokens on both axes (``mask``: ``(seq, seq) bool``)."""
     seq = len(tokens)
     fig, ax = plt.subplots(figsize=(0.28 * seq + 1.8, 0.28 * seq + 1.2))
-    ax.imshow(mask.numpy(), cmap=ListedColormap(["#f4f4f4", KIND_COLOURS["window+global"]]),
-              vmin=0, vmax=1, interpolation="nearest")
+    ax.imshow(
+        mask.numpy(),
+        cmap=ListedColormap(["#f4f4f4", KIND_COLOURS["window+global"]]),
+        vmin=0,
+        vmax=1,
+        interpolation="nearest",
+    )
     ax.set_xticks(range(seq), tokens, rotation=90, fontsize=8)
     ax.set_yticks(range(seq), tokens, fontsize=8)
     ax.set_xlabel("key (attended to)")
@@ -80,9 +103,17 @@ def score_bars(results: pd.DataFrame, schedules: list[str]) -> Figure:
             for i, name in enumerate(schedules):
                 vals = sub.loc[sub["schedule"] == name, metric].to_numpy()
                 x = i + (m - 0.5) * width
-                ax.bar(x, vals.mean(), width, yerr=vals.std(ddof=1) if len(vals) > 1 else 0,
-                       color=SCHEDULE_COLOURS.get(name, "grey"), alpha=1.0 if m == 0 else 0.55,
-                       capsize=3, edgecolor="black", linewidth=0.5)
+                ax.bar(
+                    x,
+                    vals.mean(),
+                    width,
+                    yerr=vals.std(ddof=1) if len(vals) > 1 else 0,
+                    color=SCHEDULE_COLOURS.get(name, "grey"),
+                    alpha=1.0 if m == 0 else 0.55,
+                    capsize=3,
+                    edgecolor="black",
+                    linewidth=0.5,
+                )
                 ax.scatter(np.full(len(vals), x), vals, s=9, color="black", zorder=3)
         ax.set_xticks(range(len(schedules)), schedules, rotation=20, ha="right")
         ax.set_ylim(0, 1)
@@ -99,23 +130,35 @@ def window_sweep(sweep: pd.DataFrame, references: pd.DataFrame, metric: str = "m
     ``references``: rows of other schedules (their mean ± std drawn as bands).
     """
     label = {"macro_f1": "macro-F1", "accuracy": "accuracy"}[metric]
-    fig, ax = plt.subplots(figsize=(6.2, 3.8))
+    fig, ax = plt.subplots(figsize=(7.8, 3.8))
     for name, group in sweep.groupby("schedule", sort=False):
         stats = group.groupby("window")[metric].agg(["mean", "std"]).reset_index()
-        ax.errorbar(stats["window"], stats["mean"], yerr=stats["std"], marker="o", capsize=3,
-                    color=SCHEDULE_COLOURS.get(name, "grey"), label=f"{name} (window k)")
+        ax.errorbar(
+            stats["window"],
+            stats["mean"],
+            yerr=stats["std"],
+            marker="o",
+            capsize=3,
+            color=SCHEDULE_COLOURS.get(name, "grey"),
+            label=f"{name} (window k)",
+        )
     for name, group in references.groupby("schedule", sort=False):
         mean, std = group[metric].mean(), group[metric].std(ddof=1)
         colour = SCHEDULE_COLOURS.get(name, "grey")
-        ax.axhline(mean, color=colour, linestyle="--", linewidth=1, label=f"{name} (k = {group['window'].iloc[0]})"
-                   if name != "dense" else "dense")
+        ax.axhline(
+            mean,
+            color=colour,
+            linestyle="--",
+            linewidth=1,
+            label=f"{name} (k = {group['window'].iloc[0]})" if name != "dense" else "dense",
+        )
         ax.axhspan(mean - std, mean + std, color=colour, alpha=0.12)
     ax.set_xscale("log", base=2)
     windows = sorted(sweep["window"].unique())
     ax.set_xticks(windows, [str(w) for w in windows])
     ax.set_xlabel("window k (each token sees k neighbours on each side)")
     ax.set_ylabel(f"{label} on the test subset")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
 
@@ -128,8 +171,13 @@ def speed_vs_length(table: pd.DataFrame, scope: str = "layer") -> Figure:
     styles = {"forward": "-", "forward+backward": "--"}
     for (variant, pass_name), group in sub.groupby(["variant", "pass"], sort=False):
         group = group.sort_values("length")
-        kw = dict(color=colours[variant], linestyle=styles[pass_name], marker="o", markersize=4,
-                  label=f"{variant}, {pass_name}")
+        kw = {
+            "color": colours[variant],
+            "linestyle": styles[pass_name],
+            "marker": "o",
+            "markersize": 4,
+            "label": f"{variant}, {pass_name}",
+        }
         axes[0].plot(group["length"], 1e3 * group["seconds"], **kw)
         axes[1].plot(group["length"], group["peak_mib"], **kw)
     plain = FuncFormatter(lambda y, _: f"{y:g}")
@@ -160,12 +208,22 @@ def seeds_chart(results: pd.DataFrame) -> alt.Chart:
         .encode(
             x=alt.X("accuracy:Q", scale=alt.Scale(zero=False), title="accuracy"),
             y=alt.Y("macro_f1:Q", scale=alt.Scale(zero=False), title="macro-F1"),
-            color=alt.Color("schedule:N", scale=alt.Scale(domain=list(SCHEDULE_COLOURS),
-                                                         range=list(SCHEDULE_COLOURS.values()))),
+            color=alt.Color(
+                "schedule:N",
+                scale=alt.Scale(
+                    domain=list(SCHEDULE_COLOURS), range=list(SCHEDULE_COLOURS.values())
+                ),
+            ),
             shape=alt.Shape("task:N"),
-            tooltip=["task", "schedule", "window", "seed",
-                     alt.Tooltip("accuracy:Q", format=".3f"), alt.Tooltip("macro_f1:Q", format=".3f"),
-                     alt.Tooltip("seconds:Q", format=".1f", title="train seconds")],
+            tooltip=[
+                "task",
+                "schedule",
+                "window",
+                "seed",
+                alt.Tooltip("accuracy:Q", format=".3f"),
+                alt.Tooltip("macro_f1:Q", format=".3f"),
+                alt.Tooltip("seconds:Q", format=".1f", title="train seconds"),
+            ],
         )
         .properties(width=420, height=300, title="Every fine-tuning run (hover for details)")
         .interactive()

@@ -29,7 +29,9 @@ VARIANTS = ("dense", "masked", "sparse")
 CLS, SEP = 101, 102  # BERT uncased ids, the global tokens of the random inputs
 
 
-def layer_variants(length: int, window: int, heads: int = 12, head_dim: int = 32) -> dict[str, Callable]:
+def layer_variants(
+    length: int, window: int, heads: int = 12, head_dim: int = 32
+) -> dict[str, Callable]:
     """One attention layer (MiniLM's 12 heads x 32 dims): ``{variant: f}`` for :data:`VARIANTS`.
 
     ``f(train)`` runs the attention on random q/k/v of one sequence with [CLS] and [SEP] global;
@@ -43,8 +45,10 @@ def layer_variants(length: int, window: int, heads: int = 12, head_dim: int = 32
     glob[:, [0, -1]] = True
     kernels = {
         "dense": lambda: F.scaled_dot_product_attention(q, k, v),
-        "masked": lambda: F.scaled_dot_product_attention(  # the mask is built in the call, as in a model
-            q, k, v, attn_mask=additive_mask(allowed(valid, "window+global", window, glob))
+        "masked": lambda: (
+            F.scaled_dot_product_attention(  # the mask is built in the call, as in a model
+                q, k, v, attn_mask=additive_mask(allowed(valid, "window+global", window, glob))
+            )
         ),
         "sparse": lambda: banded_attention(q, k, v, window, valid, glob),
     }
@@ -78,13 +82,17 @@ def encoder_variants(length: int, window: int, config: BertConfig) -> dict[str, 
     ids[:, 0], ids[:, -1] = CLS, SEP
     mask = torch.ones_like(ids)
     return {
-        name: _runner(lambda m=model: m(input_ids=ids, attention_mask=mask).last_hidden_state,
-                      list(model.parameters()))
+        name: _runner(
+            lambda m=model: m(input_ids=ids, attention_mask=mask).last_hidden_state,
+            list(model.parameters()),
+        )
         for name, model in models.items()
     }
 
 
-def _runner(forward: Callable[[], torch.Tensor], params: list[torch.Tensor]) -> Callable[[bool], None]:
+def _runner(
+    forward: Callable[[], torch.Tensor], params: list[torch.Tensor]
+) -> Callable[[bool], None]:
     def run(train: bool) -> None:
         if not train:
             with torch.no_grad():
@@ -118,13 +126,22 @@ def measure(variants: dict[str, Callable[[bool], None]], repeats: int) -> list[d
                 fn(train)
                 times[name].append(time.perf_counter() - start)
         for name, fn in variants.items():
-            rows.append({"pass": pass_name, "variant": name, "seconds": statistics.median(times[name]),
-                         "peak_mib": peak_mib(lambda fn=fn: fn(train))})
+            rows.append(
+                {
+                    "pass": pass_name,
+                    "variant": name,
+                    "seconds": statistics.median(times[name]),
+                    "peak_mib": peak_mib(lambda fn=fn, train=train: fn(train)),
+                }
+            )
     return rows
 
 
 def speed_table(
-    lengths: list[int], window: int = 64, repeats: int = 5, scopes: tuple[str, ...] = ("layer", "encoder"),
+    lengths: list[int],
+    window: int = 64,
+    repeats: int = 5,
+    scopes: tuple[str, ...] = ("layer", "encoder"),
     encoder_max_length: int | None = None,
 ) -> pd.DataFrame:
     """Rows: scope ("layer"/"encoder"), length, pass, variant, seconds, peak_mib.
@@ -141,20 +158,25 @@ def speed_table(
                 variants = encoder_variants(length, window, config)
             else:
                 variants = layer_variants(length, window)
-            rows += [{"scope": scope, "length": length, **row} for row in measure(variants, repeats)]
+            rows += [
+                {"scope": scope, "length": length, **row} for row in measure(variants, repeats)
+            ]
     return pd.DataFrame(rows)
 
 
 def ratios(table: pd.DataFrame, baseline: str = "dense") -> pd.DataFrame:
     """``baseline`` / sparse, per scope, pass and length: >1 means sparse is faster or smaller."""
-    wide = table.pivot_table(index=["scope", "pass", "length"], columns="variant",
-                             values=["seconds", "peak_mib"])
+    wide = table.pivot_table(
+        index=["scope", "pass", "length"], columns="variant", values=["seconds", "peak_mib"]
+    )
     sec, mib = wide["seconds"], wide["peak_mib"]
-    return pd.DataFrame({
-        f"{baseline}_ms": 1e3 * sec[baseline],
-        "sparse_ms": 1e3 * sec["sparse"],
-        "speedup": sec[baseline] / sec["sparse"],
-        f"{baseline}_mib": mib[baseline],
-        "sparse_mib": mib["sparse"],
-        "memory_ratio": mib[baseline] / mib["sparse"],
-    }).reset_index()
+    return pd.DataFrame(
+        {
+            f"{baseline}_ms": 1e3 * sec[baseline],
+            "sparse_ms": 1e3 * sec["sparse"],
+            "speedup": sec[baseline] / sec["sparse"],
+            f"{baseline}_mib": mib[baseline],
+            "sparse_mib": mib["sparse"],
+            "memory_ratio": mib[baseline] / mib["sparse"],
+        }
+    ).reset_index()
