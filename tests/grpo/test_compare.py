@@ -2,10 +2,23 @@
 
 import dataclasses
 
+import pandas as pd
 import pytest
 from trl.trainer.utils import get_callable_name
 
-from llm_exploration.grpo.compare import SHARED_SETTINGS, StepTimer, named_reward_funcs, train_trl, trl_args
+from llm_exploration.grpo.compare import (
+    SHARED_SETTINGS,
+    StepTimer,
+    accuracy_table,
+    completions_table,
+    named_reward_funcs,
+    reward_summary,
+    speed_table,
+    train_ours,
+    train_trl,
+    trl_args,
+)
+from llm_exploration.grpo.evaluate import EvalResult
 from llm_exploration.grpo.config import GRPOConfig
 from llm_exploration.grpo.rewards import REWARD_FUNCS
 from llm_exploration.models import embedded_model_path
@@ -44,17 +57,57 @@ def test_step_timer_measures_between_step_ends():
     assert len(timer.step_times) == 3 and all(t >= 0 for t in timer.step_times)
 
 
-def test_train_trl_runs_and_logs_under_engine_names():
-    """One real TRL step on the embedded SmolLM2 (tiny settings)."""
-    rows = [{"prompt": [{"role": "user", "content": f"What is {a} + 1?"}], "answer": str(a + 1)} for a in range(4)]
+def test_ours_and_trl_runs_log_the_same_metrics():
+    """One real step of each trainer on the embedded SmolLM2 (tiny settings), same config."""
+    rows = [{"prompt": [{"role": "user", "content": f"What is {a} + 1?"}], "question": f"What is {a} + 1?",
+             "answer": str(a + 1)} for a in range(4)]
     cfg = GRPOConfig(num_generations=2, per_device_train_batch_size=4, max_completion_length=4,
-                     max_steps=1, learning_rate=1e-5, train_size=4, seed=3)
-    run = train_trl(cfg, rows, embedded_model_path("smollm2-135m-instruct"))
-    m = run.metrics
-    assert (run.trainer, run.seed, list(m["step"]), list(m["seed"])) == ("TRL", 3, [1], [3])
-    for col in ["reward", "rewards/format_soft/mean", "rewards/correctness/mean", "frac_reward_zero_std",
-                "completions/mean_length", "step_time", "completion_tokens_per_s", "loss", "grad_norm"]:
-        assert col in m, col
-    assert 0 < m["completions/mean_length"].iloc[0] <= 4
-    assert m["completion_tokens"].iloc[0] == pytest.approx(m["completions/mean_length"].iloc[0] * 4)
-    assert run.peak_rss_mb > 100 and run.model is not None
+                     max_steps=1, learning_rate=1e-5, train_size=4, eval_size=0, seed=3, few_shot=0,
+                     dataset_kwargs=dict(min_terms=2, max_terms=2, min_digits=1, max_digits=1))
+    trl = train_trl(cfg, rows, embedded_model_path("smollm2-135m-instruct"))
+    ours = train_ours(cfg)
+    for run, name in [(trl, "TRL"), (ours, "ours")]:
+        m = run.metrics
+        assert (run.trainer, run.seed, list(m["step"]), list(m["seed"])) == (name, 3, [1], [3])
+        for col in ["reward", "rewards/format_soft/mean", "rewards/correctness/mean", "frac_reward_zero_std",
+                    "completions/mean_length", "step_time", "completion_tokens_per_s", "loss", "grad_norm"]:
+            assert col in m, (name, col)
+        assert 0 < m["completions/mean_length"].iloc[0] <= 4
+        assert m["completion_tokens"].iloc[0] == pytest.approx(m["completions/mean_length"].iloc[0] * 4)
+        assert m["step_time"].iloc[0] > 0 and run.model is not None
+    speed = speed_table([ours, trl])
+    assert list(speed.index) == ["ours", "TRL", "ours / TRL"]
+    ratio = speed.loc["ours / TRL", "step time, median (s)"]
+    assert ratio == pytest.approx(ours.metrics["step_time"].iloc[0] / trl.metrics["step_time"].iloc[0])
+
+
+def _logs():
+    rows = []
+    for trainer, seed in [("ours", 0), ("ours", 1), ("TRL", 0)]:
+        for step in range(1, 7):
+            rows.append({"trainer": trainer, "seed": seed, "step": step, "reward": 0.1 * step + seed,
+                         "rewards/format_soft/mean": 0.1 * step, "rewards/correctness/mean": float(seed)})
+    return pd.DataFrame(rows)
+
+
+def test_reward_summary_first_and_last_windows():
+    s = reward_summary(_logs(), ["format_soft", "correctness"], window=2)
+    row = s[(s["trainer"] == "ours") & (s["seed"] == 1) & (s["reward"] == "total")].iloc[0]
+    assert row["first steps"] == pytest.approx(1.15) and row["last steps"] == pytest.approx(1.55)
+    assert row["change"] == pytest.approx(0.4)
+    assert s.attrs["window"] == 2 and len(s) == 3 * 3
+
+
+def test_accuracy_and_completions_tables():
+    def result(strict, text):
+        return EvalResult(n_questions=2, n_samples=1, strict_accuracy=strict, lenient_accuracy=0.5, format_rate=0.0,
+                          strict_pass_at_n=strict, lenient_pass_at_n=0.5, strict_stderr=0.1, lenient_stderr=0.2,
+                          samples=[{"question": f"q{i}", "answer": str(i), "completion": f" {text}{i} "}
+                                   for i in range(2)])
+
+    results = {"base": result(0.0, "a"), "TRL": result(1.0, "b")}
+    acc = accuracy_table(results)
+    assert list(acc["model"]) == ["base", "TRL"] and list(acc["strict"]) == [0.0, 1.0]
+    comp = completions_table(results, k=5)
+    assert comp.to_dict("records") == [{"question": "q0", "answer": "0", "base": "a0", "TRL": "b0"},
+                                       {"question": "q1", "answer": "1", "base": "a1", "TRL": "b1"}]
