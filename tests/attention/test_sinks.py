@@ -107,6 +107,26 @@ def test_sink_rate_counts_heads_above_epsilon():
     assert report.sink_rate_by_head(0).tolist() == [[1.0, 1.0], [0.0, 0.0]]
 
 
+def test_min_queries_drops_the_keys_few_causal_queries_see():
+    # Causal, 4 tokens: key k is seen by 4 - k queries. The last key has the largest alpha (one
+    # query's self-attention), which min_queries=2 leaves out of the ranking.
+    alpha = torch.tensor([0.5, 0.1, 0.2, 0.9])[None, None]
+    report = SinkReport(
+        "toy",
+        True,
+        [["a", "b", "c", "d"]],
+        [torch.tensor([FIRST, OTHER, OTHER, OTHER])],
+        [alpha],
+        torch.zeros(1, 1, 1, len(TOKEN_CLASSES)),
+        [torch.ones(1, 4)],
+    )
+    assert report.top_tokens("string", 1)["string"][0] == "d"
+    assert report.top_tokens("string", 4, min_queries=2)["string"].tolist() == ["a", "c", "b"]
+    assert report.top_tokens("position", 4, min_queries=3)["position"].tolist() == [0, 1]
+    encoder = SinkReport(**{**report.__dict__, "causal": False})
+    assert torch.equal(encoder.alpha_seen(4)[0], alpha)  # every key is seen by all 4 queries
+
+
 def test_uniform_baseline_of_first_token():
     report = SinkReport(
         "toy",

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator, NullFormatter
 from torch import Tensor
 
 from llm_exploration.attention.sinks import EPSILON, TOKEN_CLASSES, SinkReport
@@ -193,7 +194,9 @@ def plot_window_perplexity(df: pd.DataFrame) -> Figure:
     ax.set_xticks(budgets, [str(int(b)) for b in budgets])
     ax.minorticks_off()
     ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda y, _: f"{y:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("attention budget (keys a query may see)")
     ax.set_ylabel("perplexity")
     ax.legend(fontsize=8)
@@ -201,20 +204,22 @@ def plot_window_perplexity(df: pd.DataFrame) -> Figure:
     return fig
 
 
-def top_sink_chart(report: SinkReport) -> alt.Chart:
+def top_sink_chart(report: SinkReport, min_queries: int = 1) -> alt.Chart:
     """Interactive: every (layer, head), coloured by the alpha of its strongest key (mean over
-    texts); hover for the token that is most often that key."""
+    texts) among the keys at least ``min_queries`` queries see; hover for the token that is most
+    often that key."""
+    alpha = report.alpha_seen(min_queries)
     rows = []
     for layer in range(report.n_layers):
         for head in range(report.n_heads):
-            best = [a[layer, head].nan_to_num(0).argmax().item() for a in report.alpha]
+            best = [a[layer, head].nan_to_num(0).argmax().item() for a in alpha]
             strings = pd.Series([toks[k] for toks, k in zip(report.tokens, best)])
             rows.append(
                 {
                     "layer": layer,
                     "head": head,
                     "alpha of strongest key": float(
-                        np.mean([a[layer, head].nan_to_num(0).max().item() for a in report.alpha])
+                        np.mean([a[layer, head].nan_to_num(0).max().item() for a in alpha])
                     ),
                     "most common strongest key": strings.mode()[0],
                     "texts where it is position 0 (%)": 100

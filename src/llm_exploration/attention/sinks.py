@@ -272,21 +272,41 @@ class SinkReport:
                 )
         return pd.DataFrame(rows)
 
+    def alpha_seen(self, min_queries: int = 1) -> list[Tensor]:
+        """:attr:`alpha` with NaN for keys that fewer than ``min_queries`` queries see.
+
+        In a causal model key ``k`` of a ``T``-token text is seen by ``T - k`` queries: the last
+        key's alpha is the last query's weight on itself alone, not an average, and it is large
+        in heads that attend to the current token. ``min_queries`` leaves such keys out.
+        """
+        out = []
+        for a in self.alpha:
+            length = a.shape[-1]
+            seen = length - torch.arange(length) if self.causal else torch.full((length,), length)
+            out.append(a.masked_fill(seen < min_queries, float("nan")))
+        return out
+
     def top_tokens(
-        self, by: str = "string", n: int = 10, min_count: int = 1, skip_first: bool = False
+        self,
+        by: str = "string",
+        n: int = 10,
+        min_count: int = 1,
+        skip_first: bool = False,
+        min_queries: int = 1,
     ) -> pd.DataFrame:
         """The keys with the largest alpha (mean over layers and heads), grouped by token text
         (``by="string"``) or by position (``by="position"``), among groups seen at least
-        ``min_count`` times; ``skip_first`` leaves out position 0 (to find secondary sinks)."""
+        ``min_count`` times; ``skip_first`` leaves out position 0 (to find secondary sinks) and
+        ``min_queries`` the keys that fewer queries see (see :meth:`alpha_seen`)."""
         if by not in ("string", "position"):
             raise ValueError(f"by must be 'string' or 'position', got {by!r}.")
         rows = []
-        for toks, a in zip(self.tokens, self.alpha):
+        for toks, a in zip(self.tokens, self.alpha_seen(min_queries)):
             per_key = a.mean((0, 1))
             rows += [
                 {"string": t, "position": p, "alpha": v.item()}
                 for p, (t, v) in enumerate(zip(toks, per_key))
-                if p > 0 or not skip_first
+                if (p > 0 or not skip_first) and not v.isnan()
             ]
         grouped = pd.DataFrame(rows).groupby(by)["alpha"].agg(mean_alpha="mean", count="size")
         return (
