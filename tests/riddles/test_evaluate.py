@@ -2,7 +2,12 @@ import numpy as np
 import pandas as pd
 
 from llm_exploration.riddles import load_riddles
-from llm_exploration.riddles.evaluate import failure_modes, score_completion, side_by_side, summarise
+from llm_exploration.riddles.evaluate import (
+    failure_modes,
+    score_completion,
+    side_by_side,
+    summarise,
+)
 from llm_exploration.riddles.prompts import format_reply, worked_examples
 from llm_exploration.riddles.rewards import constant_answer_rewards
 

@@ -30,7 +30,7 @@ def plot_rewards(history: pd.DataFrame, samples: pd.DataFrame, window: int = 5):
         ax.plot(step, _smooth(y, window), color=color, lw=2.2, label=f"{label} ({window}-step mean)")
     ax.set(xlabel="GRPO step", ylabel="mean over the step's completions", ylim=(-0.03, 1.03),
            title="Reward components during training")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8)
     return fig
 
 

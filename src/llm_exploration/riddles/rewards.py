@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
 from llm_exploration.grpo.rewards import (
     completion_text,
     extract_answer,
@@ -21,9 +23,15 @@ from llm_exploration.grpo.rewards import (
     format_strict_reward,
 )
 from llm_exploration.riddles.answers import is_correct
+from llm_exploration.riddles.prompts import format_reply
 
-__all__ = ["riddle_correctness_reward", "substring_reward", "format_soft_reward",
-           "format_strict_reward", "RIDDLE_REWARDS"]
+__all__ = [
+    "RIDDLE_REWARDS",
+    "format_soft_reward",
+    "format_strict_reward",
+    "riddle_correctness_reward",
+    "substring_reward",
+]
 
 
 def riddle_correctness_reward(prompts: list, completions: list, answer: list[str] | None = None,
@@ -63,15 +71,11 @@ RIDDLE_REWARDS = {
 """The rewards the riddle training uses, by the name TRL logs them under."""
 
 
-def constant_answer_rewards(riddles: list, answers: list[str]) -> "pd.DataFrame":
+def constant_answer_rewards(riddles: list, answers: list[str]) -> pd.DataFrame:
     """What a policy that gives the same answer to every riddle would earn, per reward.
 
     One row per constant answer: the mean substring (gameable) reward and the mean equality
     reward over ``riddles``."""
-    import pandas as pd
-
-    from llm_exploration.riddles.prompts import format_reply
-
     rows = []
     for text in answers:
         completions = [format_reply("", text)] * len(riddles)
