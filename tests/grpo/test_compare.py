@@ -18,8 +18,8 @@ from llm_exploration.grpo.compare import (
     train_trl,
     trl_args,
 )
-from llm_exploration.grpo.evaluate import EvalResult
 from llm_exploration.grpo.config import GRPOConfig
+from llm_exploration.grpo.evaluate import EvalResult
 from llm_exploration.grpo.rewards import REWARD_FUNCS
 from llm_exploration.models import embedded_model_path
 
@@ -63,7 +63,7 @@ def test_ours_and_trl_runs_log_the_same_metrics():
              "answer": str(a + 1)} for a in range(4)]
     cfg = GRPOConfig(num_generations=2, per_device_train_batch_size=4, max_completion_length=4,
                      max_steps=1, learning_rate=1e-5, train_size=4, eval_size=0, seed=3, few_shot=0,
-                     dataset_kwargs=dict(min_terms=2, max_terms=2, min_digits=1, max_digits=1))
+                     dataset_kwargs={"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1})
     trl = train_trl(cfg, rows, embedded_model_path("smollm2-135m-instruct"))
     ours = train_ours(cfg)
     for run, name in [(trl, "TRL"), (ours, "ours")]:

@@ -4,7 +4,12 @@ import pytest
 import torch
 
 from llm_exploration.grpo.advantages import group_advantages
-from llm_exploration.grpo.explain import length_bias_table, loss_at_mu1, surrogate_curve, token_gradient_weights
+from llm_exploration.grpo.explain import (
+    length_bias_table,
+    loss_at_mu1,
+    surrogate_curve,
+    token_gradient_weights,
+)
 
 
 def test_surrogate_curve_clips_the_gradient_only_in_the_pushed_direction():

@@ -216,7 +216,7 @@ def accuracy_figure(table: pd.DataFrame) -> Figure:
     fig, ax = plt.subplots(figsize=(max(5.5, 1.3 * len(table) + 2), 3.4))
     x = np.arange(len(table))
     w = 0.38
-    err = {k: table[f"{k} s.e."] if f"{k} s.e." in table else None for k in ("strict", "lenient")}
+    err = {k: table.get(f"{k} s.e.") for k in ("strict", "lenient")}
     b1 = ax.bar(x - w / 2, table["strict"], w, yerr=err["strict"], capsize=3,
                 label="strict: inside <answer> tags", color="tab:purple")
     b2 = ax.bar(x + w / 2, table["lenient"], w, yerr=err["lenient"], capsize=3,
