@@ -91,8 +91,13 @@ def mask_detail(tokens: list[str], mask: torch.Tensor, title: str) -> Figure:
     return fig
 
 
-def score_bars(results: pd.DataFrame, schedules: list[str]) -> Figure:
-    """Accuracy and macro-F1 per schedule and task: bars = mean over seeds, whiskers = std, dots = seeds."""
+def score_bars(
+    results: pd.DataFrame, schedules: list[str], majority: dict[str, float] | None = None
+) -> Figure:
+    """Accuracy and macro-F1 per schedule and task: bars = mean over seeds, whiskers = std, dots = seeds.
+
+    ``majority``: per task, the accuracy of always predicting the most frequent class (drawn dotted).
+    """
     tasks = list(dict.fromkeys(results["task"]))
     metrics = [("accuracy", "accuracy"), ("macro_f1", "macro-F1")]
     fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
@@ -115,8 +120,17 @@ def score_bars(results: pd.DataFrame, schedules: list[str]) -> Figure:
                     linewidth=0.5,
                 )
                 ax.scatter(np.full(len(vals), x), vals, s=9, color="black", zorder=3)
+        if majority is not None:
+            ax.axhline(
+                majority[task],
+                color="black",
+                linestyle=":",
+                linewidth=1.2,
+                label="accuracy of always guessing the majority class",
+            )
+            ax.legend(loc="upper right", fontsize=8)
         ax.set_xticks(range(len(schedules)), schedules, rotation=20, ha="right")
-        ax.set_ylim(0, 1)
+        ax.set_ylim(0, 1.05)
         ax.set_ylabel("score on the test subset")
         ax.set_title(f"tweet_eval {task}: accuracy (solid) and macro-F1 (pale)")
     fig.tight_layout()
