@@ -18,7 +18,7 @@ import torch
 from llm_exploration.grpo.cli import main
 from llm_exploration.grpo.config import GRPOConfig
 from llm_exploration.grpo.evaluate import evaluate
-from llm_exploration.grpo.module import NonFiniteError
+from llm_exploration.grpo.module import GRPOModule, NonFiniteError
 from llm_exploration.grpo.rewards import completion_text
 from llm_exploration.grpo.train import fit
 
@@ -91,14 +91,31 @@ def test_resume_is_exact(tokenizer, make_tiny, tmp_path):
         assert last_a[k] == last_b[k], k
 
 
-def test_non_finite_loss_stops_and_names_the_step(tokenizer, make_tiny, tmp_path):
+def test_non_finite_loss_stops_and_names_the_step(tokenizer, make_tiny, tmp_path, monkeypatch):
+    """Weights turned NaN after the step-2 rollout: the loss is NaN and training stops."""
+    make_rollout = GRPOModule.make_rollout
+
+    def poisoned(self, batch, start):
+        buffer = make_rollout(self, batch, start)
+        if self.global_step == 1:
+            with torch.no_grad():
+                next(self.policy.parameters()).fill_(float("nan"))
+        return buffer
+
+    monkeypatch.setattr(GRPOModule, "make_rollout", poisoned)
+    with pytest.raises(NonFiniteError, match="loss.*step 2"):
+        fit(small_config(tmp_path, max_steps=3), model=make_tiny(), tokenizer=tokenizer,
+            enable_progress_bar=False, enable_checkpointing=False)
+
+
+def test_non_finite_weights_stop_at_sampling_and_name_the_step(tokenizer, make_tiny, tmp_path):
     class Poison(L.Callback):
         def on_train_batch_end(self, trainer, module, *args):
             if trainer.global_step == 1:
                 with torch.no_grad():
                     next(module.policy.parameters()).fill_(float("nan"))
 
-    with pytest.raises(NonFiniteError, match="step 2"):
+    with pytest.raises(NonFiniteError, match="sampling.*step 2"):
         fit(small_config(tmp_path, max_steps=3), model=make_tiny(), tokenizer=tokenizer,
             callbacks=[Poison()], enable_progress_bar=False, enable_checkpointing=False)
 

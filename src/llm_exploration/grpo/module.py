@@ -170,9 +170,16 @@ class GRPOModule(L.LightningModule):
         t0 = time.perf_counter()
         prompt_texts = [apply_template(self.tokenizer, m) for m in batch["prompt"]]
         ids, mask = tokenize_prompts(self.tokenizer, prompt_texts, c.max_prompt_length)
-        r = generate(self.policy, self.tokenizer, ids.to(self.device), mask.to(self.device), G,
-                     max_completion_length=c.max_completion_length, temperature=c.temperature,
-                     top_p=c.top_p, top_k=c.top_k, reuse_prompt_cache=c.reuse_prompt_cache)
+        try:
+            r = generate(self.policy, self.tokenizer, ids.to(self.device), mask.to(self.device), G,
+                         max_completion_length=c.max_completion_length, temperature=c.temperature,
+                         top_p=c.top_p, top_k=c.top_k, reuse_prompt_cache=c.reuse_prompt_cache)
+        except RuntimeError as err:  # torch.multinomial on NaN/inf probabilities
+            if "inf" not in str(err) and "nan" not in str(err):
+                raise
+            raise NonFiniteError(f"Non-finite logits while sampling the rollout of optimizer step "
+                                 f"{self.global_step + 1}: the weights hold NaN/inf; training stopped. "
+                                 "Lower learning_rate or check the precision (bf16).") from err
         texts = self.tokenizer.batch_decode(r.completion_ids, skip_special_tokens=True)
         completions = [[{"role": "assistant", "content": t}] for t in texts]  # conversational, as TRL
         prompts = [p for p in batch["prompt"] for _ in range(G)]
