@@ -90,4 +90,8 @@ def test_neighbour_angles():
 def test_extra_feature_phase():
     W = torch.tensor([[[1.0], [0.0]], [[0.0], [1.0]], [[1.0], [-1.0]]])
     phases = [PHASES[i] for i in extra_feature_phase(W).tolist()]
-    assert phases == ["not represented", "dedicated neuron", "superposition"]
+    assert phases == [
+        "extra feature not represented",
+        "extra feature gets the neuron",
+        "superposition",
+    ]

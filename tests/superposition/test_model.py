@@ -109,6 +109,10 @@ def test_sparse_features_form_a_pentagon():
         angles = neighbour_angles(W)
         assert angles.shape == (5,)
         torch.testing.assert_close(angles, torch.full((5,), 72.0), atol=4.0, rtol=0)
+    # The kept seed is the lowest-loss one, and its weights are among every seed's.
+    keep = sweep.seed_losses.argmin(1)
+    torch.testing.assert_close(sweep.loss, sweep.seed_losses[torch.arange(2), keep])
+    torch.testing.assert_close(sweep.W, sweep.seed_W[torch.arange(2), keep])
 
 
 def test_dense_features_keep_two_orthogonal_features():

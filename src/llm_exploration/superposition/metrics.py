@@ -24,8 +24,14 @@ STICKY_FRACTIONS: dict[float, str] = {
     3 / 8: "square antiprism",
 }
 
-#: Extra-feature phases of the two-feature, one-neuron model (the phase diagram).
-PHASES: tuple[str, ...] = ("not represented", "dedicated neuron", "superposition")
+#: Phases of the two-feature, one-neuron model, named for what happens to the extra
+#: feature 1 (the paper's phase-diagram labels): dropped while feature 0 keeps the neuron,
+#: given the neuron while feature 0 is dropped, or sharing the neuron with feature 0.
+PHASES: tuple[str, ...] = (
+    "extra feature not represented",
+    "extra feature gets the neuron",
+    "superposition",
+)
 
 
 def feature_norms(W: Tensor) -> Tensor:

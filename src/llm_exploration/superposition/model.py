@@ -236,12 +236,14 @@ def best_of_seeds(loss: Tensor, n_seeds: int) -> Tensor:
 
 @dataclass
 class Sweep:
-    """The kept (lowest-loss) seed of each configuration of a sweep."""
+    """The kept (lowest-loss) seed of each configuration of a sweep, and every seed's
+    weights and loss (to see how many seeds found the kept solution)."""
 
     W: Tensor  # [configs, features, hidden]
     b: Tensor  # [configs, features]
     loss: Tensor  # [configs], final training loss of the kept seed
     seed_losses: Tensor  # [configs, seeds], final training loss of every seed
+    seed_W: Tensor  # [configs, seeds, features, hidden], every seed's weights
     seconds: float  # wall time of the training
 
 
@@ -290,5 +292,6 @@ def train_sweep(
         b=b[keep],
         loss=loss[keep],
         seed_losses=loss.view(n_configs, seeds),
+        seed_W=W.view(n_configs, seeds, n_features, n_hidden),
         seconds=seconds,
     )

@@ -123,15 +123,18 @@ def plot_feature_norms(W: Tensor, sparsities: Sequence[float]) -> Figure:
     axes[0, 0].invert_yaxis()  # shared: flips every panel, most important feature on top
     axes[0, 0].set_ylabel("feature i (most important at top)")
     mappable = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, 1))
-    fig.colorbar(mappable, ax=axes, pad=0.02, label="superposition  Σⱼ≠ᵢ (Ŵᵢ·Wⱼ)²")
+    # Values above 1 (a pentagon corner has 1.5) share the top colour: the bar's end says so.
+    fig.colorbar(mappable, ax=axes, pad=0.02, extend="max", label="superposition  Σⱼ≠ᵢ (Ŵᵢ·Wⱼ)²")
     return fig
 
 
 def plot_phase_diagram(density: Tensor, relative_importance: Tensor, phase: Tensor) -> Figure:
-    """Figure 5: the extra feature's phase (an index into `PHASES`) for each
-    (relative importance, density) cell. `phase`: `[densities, importances]`."""
+    """Phase diagram: the extra feature's phase (an index into `PHASES`) for each
+    (relative importance, density) cell. `phase`: `[densities, importances]`. The legend
+    says, for each phase, which feature holds the neuron."""
     colors = ["#d9d9d9", "#4c72b0", "#dd8452"]
-    fig, ax = plt.subplots(figsize=(5.2, 4.2))
+    who = ["feature 0 keeps the neuron", "feature 0 is dropped", "both share the neuron"]
+    fig, ax = plt.subplots(figsize=(5.6, 5.0))
     ax.pcolormesh(
         relative_importance.numpy(),
         density.numpy(),
@@ -144,17 +147,19 @@ def plot_phase_diagram(density: Tensor, relative_importance: Tensor, phase: Tens
     ax.set(
         xscale="log",
         yscale="log",
-        xlabel="relative importance of the extra feature",
-        ylabel="feature density  1 − S",
-        title="2 features, 1 neuron: what happens to the extra feature",
+        xlabel="relative importance r of the extra feature 1 (feature 0 has importance 1)",
+        ylabel="feature density  1 − S  (both features)",
+        title="2 features, 1 neuron: what happens to feature 1",
     )
+    ax.xaxis.label.set_fontsize(9)
     ax.grid(False)
     ax.legend(
-        [Patch(color=c) for c in colors],
-        PHASES,
+        [Patch(color=c, ec="black", lw=0.4) for c in colors],
+        [f"{name} ({w})" for name, w in zip(PHASES, who)],
         loc="upper center",
-        bbox_to_anchor=(0.5, -0.15),
-        ncol=3,
+        bbox_to_anchor=(0.5, -0.14),
+        ncol=1,
+        frameon=False,
     )
     return fig
 
@@ -183,7 +188,7 @@ def geometry_frame(density: Tensor, W: Tensor, min_norm: float = 0.5) -> pd.Data
 
 
 def plot_geometry(density: Tensor, W: Tensor) -> Figure:
-    """Figure 4: dimensions per feature `m/‖W‖_F²` (line) and each represented feature's
+    """Geometry figure: dimensions per feature `m/‖W‖_F²` (line) and each represented feature's
     dimensionality `D_i` (points) against `1/(1-S)`, with the sticky fractions marked."""
     frame = geometry_frame(density, W)
     inv = (1 / density).numpy()
@@ -234,7 +239,7 @@ def plot_geometry(density: Tensor, W: Tensor) -> Figure:
 
 
 def geometry_chart(density: Tensor, W: Tensor) -> alt.Chart:
-    """Figure 6: the geometry figure as an Altair chart, each point's tooltip naming the
+    """The geometry figure as an Altair chart, each point's tooltip naming the
     feature, its instance's sparsity, its dimensionality and its polytope."""
     frame = geometry_frame(density, W)
     frame["S"] = 1 - frame["density"]
