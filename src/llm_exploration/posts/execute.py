@@ -147,6 +147,8 @@ def export_html(nb: nbformat.NotebookNode, path: Path, title: str) -> None:
     config.TagRemovePreprocessor.remove_cell_tags = ("remove_cell",)
     config.TagRemovePreprocessor.remove_input_tags = ("remove_input",)
     config.HTMLExporter.exclude_raw = True
+    config.HTMLExporter.exclude_input_prompt = True
+    config.HTMLExporter.exclude_output_prompt = True
     body, _ = HTMLExporter(config=config).from_notebook_node(nb, resources={"metadata": {"name": title}})
     path.write_text(body, encoding="utf-8")
 
