@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 TRAINER_COLORS = {"ours": "tab:blue", "TRL": "tab:orange"}
+SEED_STYLES = ["-", "--", ":", "-."]
 
 
 def _color(trainer: str) -> str:
@@ -145,9 +146,9 @@ def step_time_figure(logs: pd.DataFrame) -> Figure:
     """Wall time per optimizer step (left) and completion tokens per second (right), per trainer."""
     fig, (ax_t, ax_s) = plt.subplots(1, 2, figsize=(9, 3.4))
     for trainer, df in logs.groupby("trainer", sort=False):
-        for seed, d in df.groupby("seed"):
-            ax_t.plot(d["step"], d["step_time"], color=_color(trainer), lw=1, alpha=0.8,
-                      label=f"{trainer}, seed {seed}")
+        for k, (seed, d) in enumerate(df.groupby("seed")):
+            ax_t.plot(d["step"], d["step_time"], color=_color(trainer), lw=1.2, alpha=0.85,
+                      ls=SEED_STYLES[k % len(SEED_STYLES)], label=f"{trainer}, seed {seed}")
     ax_t.set_xlabel("optimizer step")
     ax_t.set_ylabel("wall time of the step (s)")
     ax_t.set_ylim(0, None)
@@ -189,9 +190,10 @@ def loss_signal_figure(logs: pd.DataFrame) -> Figure:
     """The reported loss (left) next to the gradient norm (right) over training."""
     fig, (ax_l, ax_g) = plt.subplots(1, 2, figsize=(9, 3.2), sharex=True)
     for trainer, df in logs.groupby("trainer", sort=False):
-        for seed, d in df.groupby("seed"):
-            ax_l.plot(d["step"], d["loss"], color=_color(trainer), lw=1, alpha=0.8, label=f"{trainer}, seed {seed}")
-            ax_g.plot(d["step"], d["grad_norm"], color=_color(trainer), lw=1, alpha=0.8)
+        for k, (seed, d) in enumerate(df.groupby("seed")):
+            style = {"color": _color(trainer), "lw": 1.2, "alpha": 0.85, "ls": SEED_STYLES[k % len(SEED_STYLES)]}
+            ax_l.plot(d["step"], d["loss"], label=f"{trainer}, seed {seed}", **style)
+            ax_g.plot(d["step"], d["grad_norm"], **style)
     ax_l.axhline(0, color="k", lw=0.8)
     ax_l.set_ylabel("reported loss")
     ax_l.set_title("The loss value hovers around 0 ...")
