@@ -7,8 +7,6 @@ over riddles and samples.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import torch
@@ -106,8 +104,9 @@ def failure_modes(samples: pd.DataFrame, riddles: list[Riddle], shots: list[Ridd
 
 def side_by_side(before: pd.DataFrame, after: pd.DataFrame, riddles: list[Riddle],
                  k: int = 6) -> pd.DataFrame:
-    """One row per riddle: the riddle, its answer and the first sample's answer before and after
-    training, for every riddle answered correctly at least once, then the first riddles up to ``k``."""
+    """One row per riddle: the riddle, its answer, and before and after training a correct
+    sample's answer if there is one (else the first sample's) with the count of correct samples;
+    every riddle answered correctly at least once, then the first other riddles up to ``k`` rows."""
     text = {r.id: r.riddle for r in riddles}
     hits = set(before.loc[before["correct"], "id"]) | set(after.loc[after["correct"], "id"])
     order = [r.id for r in riddles if r.id in hits]
@@ -123,9 +122,3 @@ def side_by_side(before: pd.DataFrame, after: pd.DataFrame, riddles: list[Riddle
     return pd.DataFrame([{"riddle": text[rid], "answer": before.loc[before["id"] == rid, "reference"].iloc[0],
                           "before": shown(before, rid), "after": shown(after, rid)} for rid in order])
 
-
-def timed(fn, *args, **kwargs):
-    """Run ``fn`` and return (result, seconds)."""
-    t0 = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return result, time.perf_counter() - t0

@@ -26,7 +26,6 @@ from llm_exploration.riddles.answers import is_correct
 from llm_exploration.riddles.prompts import format_reply
 
 __all__ = [
-    "RIDDLE_REWARDS",
     "format_soft_reward",
     "format_strict_reward",
     "riddle_correctness_reward",
@@ -62,13 +61,6 @@ def substring_reward(prompts: list, completions: list, answer: list[str] | None 
         got, ref = got.strip().lower(), ref.strip().lower()
         out.append(float(got in ref or ref in got))
     return out
-
-
-RIDDLE_REWARDS = {
-    "format": format_strict_reward,
-    "correctness": riddle_correctness_reward,
-}
-"""The rewards the riddle training uses, by the name TRL logs them under."""
 
 
 def constant_answer_rewards(riddles: list, answers: list[str]) -> pd.DataFrame:
