@@ -31,3 +31,15 @@ def test_by_profile_picks_and_checks():
     assert [by_profile(p, smoke=1, cpu=2, gpu=3) for p in PROFILES] == [1, 2, 3]
     with pytest.raises(UnknownProfileError):
         by_profile("tpu", smoke=1, cpu=2, gpu=3)
+
+
+def test_setup_quiets_lightning_even_when_imported_first(monkeypatch):
+    import logging
+
+    from llm_exploration.notebook import setup
+
+    monkeypatch.delenv("LLM_EXPLORATION_PROFILE", raising=False)
+    assert setup("smoke") == "smoke"
+    import lightning.pytorch  # noqa: F401
+
+    assert logging.getLogger("lightning.pytorch").getEffectiveLevel() >= logging.ERROR

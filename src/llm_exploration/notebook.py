@@ -25,6 +25,7 @@ def quiet() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     warnings.filterwarnings("ignore")
     import datasets
+    import lightning.pytorch  # noqa: F401  (importing it resets its loggers to INFO: import first)
     import transformers
 
     transformers.utils.logging.set_verbosity_error()
