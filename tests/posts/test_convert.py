@@ -19,7 +19,11 @@ def test_cells_options_and_front_matter():
     assert nb.cells[0].cell_type == "raw" and "A passing fixture post" in nb.cells[0].source
     cells = code_cells(nb)
     assert cells[0].metadata["tags"] == ["parameters"]
-    assert cells[1].metadata["quarto"] == {"label": "fig-demo", "fig-cap": "A caption", "echo": False}
+    assert cells[1].metadata["quarto"] == {
+        "label": "fig-demo",
+        "fig-cap": "A caption",
+        "echo": False,
+    }
     assert cells[1].source.startswith("#| label: fig-demo")  # options stay for Quarto
     assert "skip-execution" in cells[2].metadata["tags"]
     # The fenced ```python block is markdown, not a cell.

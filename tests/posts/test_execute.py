@@ -3,7 +3,13 @@ from pathlib import Path
 
 import pytest
 
-from llm_exploration.posts import PostExecutionError, PostNotFoundError, build_site, list_posts, run_post
+from llm_exploration.posts import (
+    PostExecutionError,
+    PostNotFoundError,
+    build_site,
+    list_posts,
+    run_post,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

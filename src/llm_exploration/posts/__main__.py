@@ -36,7 +36,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "convert":
             posts = [find_post(s) for s in args.slugs] if args.slugs else list_posts()
             for post in posts:
-                out = convert_post(post.path, post.folder / NOTEBOOK_NAME.format(profile=args.profile), args.profile)
+                out = convert_post(
+                    post.path,
+                    post.folder / NOTEBOOK_NAME.format(profile=args.profile),
+                    args.profile,
+                )
                 print(out)
         elif args.command == "site":
             print(f"site: {build_site(profile=args.profile) / 'index.html'}")

@@ -39,7 +39,7 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     """Return the YAML front matter (``{}`` if none) and the body after it."""
     if not text.startswith("---"):
         return {}, text
-    match = re.match(r"^---\s*\n(.*?)\n---\s*(?:\n|$)", text, flags=re.S)
+    match = re.match(r"^---\s*\n(.*?)\n---\s*(?:\n|$)", text, flags=re.DOTALL)
     if match is None:
         raise PostFormatError("The front matter starts with '---' but has no closing '---' line.")
     meta = yaml.safe_load(match.group(1)) or {}
@@ -119,13 +119,19 @@ def qmd_to_notebook(path: str | Path, profile: str | None = None) -> nbformat.No
     path = Path(path)
     meta, body = split_front_matter(path.read_text(encoding="utf-8"))
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.metadata["language_info"] = {"name": "python"}
     execute = meta.get("execute") or {}
     if isinstance(execute, dict) and "timeout" in execute:
         nb.metadata["execution"] = {"timeout": execute["timeout"]}
     if meta:
-        nb.cells.append(nbformat.v4.new_raw_cell("---\n" + yaml.safe_dump(meta, sort_keys=False) + "---"))
+        nb.cells.append(
+            nbformat.v4.new_raw_cell("---\n" + yaml.safe_dump(meta, sort_keys=False) + "---")
+        )
     injected = False
     for kind, text, line in _chunks(body):
         if kind == "markdown":

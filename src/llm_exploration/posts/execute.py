@@ -57,7 +57,9 @@ def project_root(start: Path | None = None) -> Path:
     for folder in (here, *here.parents):
         if (folder / "_quarto.yml").is_file():
             return folder
-    raise FileNotFoundError(f"No _quarto.yml at or above {here}: run this from the project checkout.")
+    raise FileNotFoundError(
+        f"No _quarto.yml at or above {here}: run this from the project checkout."
+    )
 
 
 def list_posts(root: Path | None = None) -> list[Post]:
@@ -101,7 +103,9 @@ def execute_notebook(nb: nbformat.NotebookNode, folder: Path, profile: str, time
     os.environ[ENV_VAR] = profile  # the kernel inherits it; it wins over the parameters cell
     start = time.perf_counter()
     try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=True).execute(cwd=str(folder))
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=True).execute(
+            cwd=str(folder)
+        )
     except CellExecutionError as err:
         raise PostExecutionError(_error_text(nb)) from err
     finally:
@@ -141,7 +145,9 @@ def export_html(nb: nbformat.NotebookNode, path: Path, title: str) -> None:
         if options.get("echo") is False or INLINE_TAG in tags:
             tags.add("remove_input")
         cell.metadata["tags"] = sorted(tags)
-        cell.source = "\n".join(line for line in cell.source.splitlines() if not line.startswith("#|"))
+        cell.source = "\n".join(
+            line for line in cell.source.splitlines() if not line.startswith("#|")
+        )
     config = Config()
     config.TagRemovePreprocessor.enabled = True
     config.TagRemovePreprocessor.remove_cell_tags = ("remove_cell",)
@@ -149,11 +155,15 @@ def export_html(nb: nbformat.NotebookNode, path: Path, title: str) -> None:
     config.HTMLExporter.exclude_raw = True
     config.HTMLExporter.exclude_input_prompt = True
     config.HTMLExporter.exclude_output_prompt = True
-    body, _ = HTMLExporter(config=config).from_notebook_node(nb, resources={"metadata": {"name": title}})
+    body, _ = HTMLExporter(config=config).from_notebook_node(
+        nb, resources={"metadata": {"name": title}}
+    )
     path.write_text(body, encoding="utf-8")
 
 
-def run_post(slug: str, profile: str = "cpu", root: Path | None = None, timeout: int = 3600) -> Path:
+def run_post(
+    slug: str, profile: str = "cpu", root: Path | None = None, timeout: int = 3600
+) -> Path:
     """Execute one post at ``profile``; return its ``_output`` folder (notebook, HTML, figures)."""
     check_profile(profile)
     post = find_post(slug, root)
@@ -171,7 +181,9 @@ def run_post(slug: str, profile: str = "cpu", root: Path | None = None, timeout:
         f"post: {slug}\nprofile: {profile}\nseconds: {seconds:.1f}\nfigures: {len(figures)}\n"
         f"finished: {dt.datetime.now().isoformat(timespec='seconds')}\n"
     )
-    print(f"{slug}: executed at profile {profile!r} in {seconds:.1f} s, {len(figures)} figures -> {out}")
+    print(
+        f"{slug}: executed at profile {profile!r} in {seconds:.1f} s, {len(figures)} figures -> {out}"
+    )
     return out
 
 
