@@ -59,6 +59,23 @@ def surrogate_curve(
     return pd.DataFrame(rows)
 
 
+def _loss_and_grad_at_mu1(
+    advantages: Tensor, mask: Tensor, loss_type: str, max_completion_length: int
+) -> tuple[Tensor, Tensor]:
+    """The engine's loss at μ = 1 (log-probs at 0, π_old = π_θ) and its gradient ∂loss/∂logp (B, T)."""
+    logps = torch.zeros(mask.shape, dtype=torch.float64, requires_grad=True)
+    out = grpo_loss(
+        logps,
+        advantages.double(),
+        mask,
+        loss_type=loss_type,
+        max_completion_length=max_completion_length,
+        num_items_in_batch=mask.sum(),
+    )
+    out.loss.backward()
+    return out.loss.detach(), logps.grad
+
+
 def token_gradient_weights(
     advantages: Tensor,
     mask: Tensor,
@@ -72,17 +89,8 @@ def token_gradient_weights(
     ``grpo`` it is A_i / (B·|o_i|) (shrinks with the completion's length); for ``dr_grpo``
     A_i / (B·max_completion_length); for ``dapo`` A_i / (tokens in the batch).
     """
-    logps = torch.zeros(mask.shape, dtype=torch.float64, requires_grad=True)
-    out = grpo_loss(
-        logps,
-        advantages.double(),
-        mask,
-        loss_type=loss_type,
-        max_completion_length=max_completion_length or mask.shape[1],
-        num_items_in_batch=mask.sum(),
-    )
-    out.loss.backward()
-    return -logps.grad * mask
+    _, grad = _loss_and_grad_at_mu1(advantages, mask, loss_type, max_completion_length or mask.shape[1])
+    return -grad * mask
 
 
 def length_bias_table(advantages: Tensor, mask: Tensor, max_completion_length: int) -> pd.DataFrame:
@@ -122,19 +130,8 @@ def loss_at_mu1(advantages: Tensor, mask: Tensor, max_completion_length: int) ->
     """
     rows = []
     for loss_type in LOSS_TYPES:
-        logps = torch.zeros(mask.shape, dtype=torch.float64, requires_grad=True)
-        out = grpo_loss(
-            logps,
-            advantages.double(),
-            mask,
-            loss_type=loss_type,
-            max_completion_length=max_completion_length,
-            num_items_in_batch=mask.sum(),
-        )
-        out.loss.backward()
-        rows.append(
-            {"loss_type": loss_type, "loss": float(out.loss), "gradient_norm": float(logps.grad.norm())}
-        )
+        loss, grad = _loss_and_grad_at_mu1(advantages, mask, loss_type, max_completion_length)
+        rows.append({"loss_type": loss_type, "loss": float(loss), "gradient_norm": float(grad.norm())})
     return pd.DataFrame(rows)
 
 
