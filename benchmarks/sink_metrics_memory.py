@@ -1,7 +1,7 @@
 """Sink metrics layer by layer (forward hooks) vs ``output_attentions=True`` over all layers.
 
 Both variants compute the same statistics (per-key alpha, class shares, hidden-state norms, see
-``llm_exploration.attention.sinks``) for SmolLM2-135M-Instruct (eager attention, float32) on
+``llm_exploration.sinks.measure``) for SmolLM2-135M-Instruct (eager attention, float32) on
 token streams of ``--length`` tokens (GSM8K problems and solutions, joined):
 
 - ``hooks``: ``measure_batch``, each layer's attention reduced inside its forward hook and freed;
@@ -49,8 +49,8 @@ def child(variant: str, length: int, out: Path) -> None:
 
     import torch
 
-    from llm_exploration.attention.sink_texts import long_streams
-    from llm_exploration.attention.sinks import (
+    from llm_exploration.models import load_causal_lm
+    from llm_exploration.sinks.measure import (
         TOKEN_CLASSES,
         capture_modules,
         is_causal,
@@ -59,7 +59,7 @@ def child(variant: str, length: int, out: Path) -> None:
         token_classes,
         visibility,
     )
-    from llm_exploration.models import load_causal_lm
+    from llm_exploration.sinks.texts import long_streams
 
     torch.set_grad_enabled(False)
     model, tok = load_causal_lm("smollm2-135m-instruct", attn_implementation="eager")

@@ -22,7 +22,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pandas as pd
 import torch
 
-from llm_exploration.attention.speed import ratios, speed_table
+from llm_exploration.sparse.speed import ratios, speed_table
 
 
 def main() -> None:

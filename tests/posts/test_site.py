@@ -49,7 +49,7 @@ def test_parameters_cell_and_setup(post):
 @pytest.mark.parametrize("post", POSTS, ids=lambda p: p.slug)
 def test_citations_exist_in_bibliography(post):
     text = post.path.read_text()
-    body = re.sub(r"```.*?```", "", text, flags=re.S)  # code is not prose
+    body = re.sub(r"```.*?```", "", text, flags=re.DOTALL)  # code is not prose
     cited = set(re.findall(r"(?<![\w.])@((?!fig-|tbl-|sec-|eq-)[A-Za-z][\w:-]*\w)", body))
     cited -= {"parameters"}
     missing = sorted(k for k in cited if k not in BIB_KEYS and "." not in k)
@@ -60,15 +60,15 @@ def test_citations_exist_in_bibliography(post):
 def test_cross_references_point_at_labelled_figures(post):
     text = post.path.read_text()
     labels = set()
-    for chunk in re.findall(r"```\{python[^}]*\}\n(.*?)```", text, flags=re.S):
+    for chunk in re.findall(r"```\{python[^}]*\}\n(.*?)```", text, flags=re.DOTALL):
         label = cell_options(chunk).get("label")
         if label:
             labels.add(label)
     labels |= set(re.findall(r"\{#((?:fig|tbl|sec|eq)-[\w-]+)", text))
-    body = re.sub(r"```.*?```", "", text, flags=re.S)
+    body = re.sub(r"```.*?```", "", text, flags=re.DOTALL)
     refs = set(re.findall(r"@((?:fig|tbl|sec|eq)-[\w-]*\w)", body))
     assert refs <= labels, f"{post.slug}: references without a label: {sorted(refs - labels)}"
-    for chunk in re.findall(r"```\{python[^}]*\}\n(.*?)```", text, flags=re.S):
+    for chunk in re.findall(r"```\{python[^}]*\}\n(.*?)```", text, flags=re.DOTALL):
         options = cell_options(chunk)
         if str(options.get("label", "")).startswith("fig-"):
             assert options.get("fig-cap"), f"{post.slug}: {options['label']} needs a fig-cap"

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llm_exploration.attention.masks import (
+from llm_exploration.sparse.masks import (
     additive_mask,
     allowed,
     density,

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, NullFormatter
 from torch import Tensor
 
-from llm_exploration.attention.sinks import EPSILON, TOKEN_CLASSES, SinkReport
+from llm_exploration.sinks.measure import EPSILON, TOKEN_CLASSES, SinkReport
 
 CLASS_COLORS = {
     "first token": "C3",

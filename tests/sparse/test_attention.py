@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import AttentionInterface
 
-from llm_exploration.attention.masks import additive_mask, allowed, schedule
-from llm_exploration.attention.sparse import banded_attention, use_sparse_attention
 from llm_exploration.models import load_encoder
+from llm_exploration.sparse.attention import banded_attention, use_sparse_attention
+from llm_exploration.sparse.masks import additive_mask, allowed, schedule
 
 # every kind in one model, dense layers first and in the middle
 MIXED = ("dense", "window+global", "window", "dense", "window+global", "window")

@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from torch.distributed._tools.mem_tracker import MemTracker
 from transformers import BertConfig, BertModel
 
-from llm_exploration.attention.masks import additive_mask, allowed, schedule
-from llm_exploration.attention.sparse import banded_attention, use_sparse_attention
 from llm_exploration.models import embedded_model_path
+from llm_exploration.sparse.attention import banded_attention, use_sparse_attention
+from llm_exploration.sparse.masks import additive_mask, allowed, schedule
 
 PASSES = ("forward", "forward+backward")
 VARIANTS = ("dense", "masked", "sparse")

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from llm_exploration.attention.sinks import measure_sinks
+from llm_exploration.sinks.measure import measure_sinks
 
 
 @dataclass

@@ -17,12 +17,8 @@ from transformers import (
     Qwen2Model,
 )
 
-from llm_exploration.attention.sink_variants import (
-    decoder_variants,
-    encoder_variants,
-    where_sink_goes,
-)
-from llm_exploration.attention.sinks import (
+from llm_exploration.models import AttentionWeightsUnavailableError, load_causal_lm, load_encoder
+from llm_exploration.sinks.measure import (
     CLS,
     FIRST,
     OTHER,
@@ -39,7 +35,11 @@ from llm_exploration.attention.sinks import (
     token_classes,
     visibility,
 )
-from llm_exploration.models import AttentionWeightsUnavailableError, load_causal_lm, load_encoder
+from llm_exploration.sinks.variants import (
+    decoder_variants,
+    encoder_variants,
+    where_sink_goes,
+)
 
 TEXTS = [
     "The ferry left the harbour at dawn, and the gulls followed it.",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from llm_exploration.attention.streaming import token_nll, window_mask, window_perplexity
 from llm_exploration.models import load_causal_lm
+from llm_exploration.sinks.streaming import token_nll, window_mask, window_perplexity
 
 
 @pytest.fixture(scope="module")

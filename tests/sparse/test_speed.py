@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llm_exploration.attention.speed import peak_mib, ratios, speed_table
+from llm_exploration.sparse.speed import peak_mib, ratios, speed_table
 
 
 def test_speed_table_has_every_variant_and_ratios_are_consistent():

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from llm_exploration.attention.finetune import Budget, Run, finetune, summarize
 from llm_exploration.data import MIRROR_ENV_VAR
+from llm_exploration.sparse.finetune import Budget, Run, finetune, summarize
 
 MIRROR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 

@@ -1,7 +1,7 @@
 """Fine-tune a BERT-style encoder for tweet classification under an attention schedule.
 
 One run = (task, schedule, window, seed): load the encoder with a fresh classification head,
-switch it to the schedule with :func:`~llm_exploration.attention.sparse.use_sparse_attention`,
+switch it to the schedule with :func:`~llm_exploration.sparse.attention.use_sparse_attention`,
 train with the transformers ``Trainer`` on a subset of ``cardiffnlp/tweet_eval`` and score
 accuracy and macro-F1 on a subset of its test split.
 """
@@ -27,10 +27,10 @@ from transformers import (
     set_seed,
 )
 
-from llm_exploration.attention.masks import schedule
-from llm_exploration.attention.sparse import Backend, use_sparse_attention
 from llm_exploration.data import load_dataset
 from llm_exploration.models import load_encoder
+from llm_exploration.sparse.attention import Backend, use_sparse_attention
+from llm_exploration.sparse.masks import schedule
 
 DATASET = "cardiffnlp/tweet_eval"
 TASKS = ("offensive", "emotion")

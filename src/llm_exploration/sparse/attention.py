@@ -2,7 +2,7 @@
 
 :func:`use_sparse_attention` switches a BERT-family model (any model whose attention modules
 call transformers' ``AttentionInterface`` and carry ``layer_idx``) to a per-layer schedule of
-:mod:`~llm_exploration.attention.masks` kinds, without touching its modeling code:
+:mod:`~llm_exploration.sparse.masks` kinds, without touching its modeling code:
 
 - the schedule and window live on ``model.config`` (``sparse_layers``, ``sparse_window``);
 - an attention function, registered with ``AttentionInterface``, reads the layer's kind from
@@ -33,7 +33,7 @@ from transformers import AttentionInterface, PreTrainedModel
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface
 
-from llm_exploration.attention.masks import LayerKind, additive_mask, allowed, check_kinds
+from llm_exploration.sparse.masks import LayerKind, additive_mask, allowed, check_kinds
 
 Backend = Literal["eager", "sdpa", "banded"]
 BACKENDS: tuple[str, ...] = ("eager", "sdpa", "banded")

@@ -1,1 +1,0 @@
-"""Attention analysis and sparse attention for transformers: sinks, masks, sparse kernels."""

@@ -1,0 +1,1 @@
+"""Attention sinks: which tokens soak up attention, why, and what streaming with them costs."""
