@@ -64,6 +64,19 @@ def test_grpo_bad_input(args, message):
     assert message in err
 
 
+def test_grpo_data_mirror_that_is_not_a_folder():
+    result = command("llm_exploration.grpo", "evaluate", "--config", SMOKE, "--set", "dataset=openai/gsm8k",
+                     env={"LLM_EXPLORATION_DATA_MIRROR": "/nowhere"})
+    err = one_line_error(result, GRPO)
+    assert "LLM_EXPLORATION_DATA_MIRROR='/nowhere' (from the environment) is invalid: expected a folder" in err
+
+
+def test_grpo_model_of_the_wrong_kind():
+    err = one_line_error(command("llm_exploration.grpo", "fit", "--config", SMOKE, "--set",
+                                 "model=all-minilm-l6-v2"), GRPO)
+    assert "model='all-minilm-l6-v2' is invalid: expected an embedded decoder" in err
+
+
 def test_posts_unknown_post_lists_the_posts():
     err = one_line_error(command("llm_exploration.posts", "run", "nope"), POSTS)
     assert "post='nope' is invalid: expected one of 'grpo-trainer', " in err and "'superposition'" in err

@@ -18,11 +18,17 @@ from llm_exploration.settings import Rule, SettingError, check_value
 
 
 def load_config(path: str, sets: list[str]) -> GRPOConfig:
-    """The config in the YAML file ``path`` with the ``--set field=value`` overrides."""
+    """The config in the YAML file ``path`` with the ``--set field=value`` overrides (and, for a
+    hub dataset, the data mirror setting), checked before anything is loaded."""
     try:
-        return settings.load(GRPOConfig, path, sets)
+        config = settings.load(GRPOConfig, path, sets)
     except SettingError as err:
         raise err.from_source("--config") if err.setting == "config" else err
+    if config.dataset == GSM8K:
+        from llm_exploration.data import mirror_root
+
+        mirror_root()
+    return config
 
 
 def check_evaluate_args(args: argparse.Namespace, config: GRPOConfig) -> None:
