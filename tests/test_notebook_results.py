@@ -65,7 +65,10 @@ def test_unstorable_value_names_the_record(post_folder):
         notebook.record("model", object())
 
 
-def test_outside_a_post_folder_nothing_is_written(tmp_path, monkeypatch):
+@pytest.mark.parametrize("has_index", [False, True], ids=["plain folder", "site root"])
+def test_outside_a_post_folder_nothing_is_written(tmp_path, monkeypatch, has_index):
+    if has_index:  # the site's root holds an index.qmd too, but it is not a post
+        (tmp_path / "index.qmd").write_text("---\ntitle: home\n---\n")
     monkeypatch.chdir(tmp_path)
     notebook.start_results("smoke")
     notebook.record("x", 1)
