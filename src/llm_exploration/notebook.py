@@ -100,14 +100,15 @@ _started: float = 0.0
 
 
 def results_path(folder: Path | None = None) -> Path | None:
-    """``<post>/_output/results.json`` when ``folder`` (default: cwd) is a post's folder, else None.
+    """``posts/<slug>/_output/results.json`` when ``folder`` (default: cwd) is a post's folder.
 
     Quarto, ``python -m llm_exploration.posts run`` and nbmake all execute a post in its folder
     (the one holding ``index.qmd``); anywhere else (a test, an interactive session) results stay
     in memory only.
     """
     folder = (folder or Path.cwd()).resolve()
-    return folder / RESULTS if (folder / "index.qmd").is_file() else None
+    is_post = folder.parent.name == "posts" and (folder / "index.qmd").is_file()
+    return folder / RESULTS if is_post else None  # not the site's home page (also index.qmd)
 
 
 def start_results(profile: str) -> None:
