@@ -61,6 +61,21 @@ def test_markdown_table_escapes_text_and_formats_numbers():
     assert r"\$5 \*x\* \@key \| y z" in table.splitlines()[3]
 
 
+def test_markdown_table_shows_index_levels_as_columns_and_blanks_missing_values():
+    columns = pd.MultiIndex.from_tuples([("model", "acc"), ("model", "note")])
+    rows = pd.MultiIndex.from_tuples([("a", "<|endoftext|>"), ("b", "x")], names=["run", None])
+    df = pd.DataFrame([[0.5, "ok"], [float("nan"), None]], index=rows, columns=columns)
+    lines = display.markdown_table(df, floatfmt=".2f").data.splitlines()
+    assert [c.strip() for c in lines[0].strip("|").split("|")] == [
+        "run",
+        "",
+        "model acc",
+        "model note",
+    ]
+    assert r"\<\|endoftext\|\>" in lines[2] and "0.50" in lines[2]
+    assert [c.strip() for c in lines[3].strip("|").split("|")] == ["b", "x", "", ""]
+
+
 def test_export_html_turns_chart_blocks_back_into_html(tmp_path):
     from llm_exploration.posts.execute import export_html
 

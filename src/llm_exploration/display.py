@@ -47,30 +47,46 @@ def escape_markdown(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
 
 
-def markdown_table(df, floatfmt: str = "g", index: bool = False):
+def markdown_table(df, floatfmt: str | tuple[str, ...] = "g", index: bool | None = None):
     """``df`` as a markdown table Quarto styles, numbers and captions (``#| tbl-cap:``).
 
-    Use it instead of pandas ``Styler`` (which Quarto cannot parse): format numbers with
-    ``floatfmt`` (e.g. ``".3f"``) or format columns to strings beforehand. Text cells are escaped,
-    so model output such as ``<answer>4</answer>`` or ``$5`` shows as written; column names are
-    left as markdown (math like ``$\\beta$`` works there).
+    Use it instead of pandas ``Styler`` (which Quarto cannot parse). Numbers: ``floatfmt`` (e.g.
+    ``".3f"``, or one format per column), or format columns to strings beforehand. The index is
+    shown as ordinary columns headed by its names, unless it is the default ``0..n-1``
+    (``index=True/False`` decides); column levels are joined with spaces; missing values are
+    blank. Cells are escaped, so model output such as ``<answer>4</answer>``, ``$5`` or
+    ``<|endoftext|>`` shows as written; headers are markdown (math like ``$\\beta$`` works).
     """
+    import pandas as pd
     from IPython.display import Markdown
-    from pandas.api.types import is_numeric_dtype
+    from tabulate import tabulate
 
-    shown = df.copy()
-    for column in shown.columns:
-        if not is_numeric_dtype(shown[column]):
-            shown[column] = shown[column].map(
-                lambda v: escape_markdown(v) if isinstance(v, str) else v
-            )
-    return Markdown(shown.to_markdown(index=index, floatfmt=floatfmt))
+    if index is None:
+        index = not isinstance(df.index, pd.RangeIndex)
+    headers = [_header(c) for c in df.columns]
+    rows = df.astype(object).where(df.notna(), None).to_numpy().tolist()
+    if index:
+        headers = ["" if n is None else _header(n) for n in df.index.names] + headers
+        levels = df.index.to_frame(index=False).astype(object).to_numpy().tolist()
+        rows = [level + row for level, row in zip(levels, rows, strict=True)]
+    cells = [[_cell(v) for v in row] for row in rows]
+    text = tabulate(cells, headers, tablefmt="pipe", floatfmt=floatfmt, missingval="")
+    return Markdown(text)
+
+
+def _header(name) -> str:
+    parts = name if isinstance(name, tuple) else (name,)
+    return " ".join(str(p) for p in parts if str(p)).replace("|", r"\|")
+
+
+def _cell(value):
+    if value is None or isinstance(value, (int, float)):  # numbers stay numbers (floatfmt)
+        return value
+    return escape_markdown(str(value))
 
 
 def _dataframe_markdown(df) -> str:
-    import pandas as pd
-
-    return markdown_table(df, index=not isinstance(df.index, pd.RangeIndex)).data
+    return markdown_table(df).data
 
 
 def altair_markdown(spec: dict, **embed_options: Any) -> dict[str, str]:
