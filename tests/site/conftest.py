@@ -221,6 +221,11 @@ async (phone) => {
   if (page.scrollWidth > window.innerWidth + 1) {
     overflow.push(`the page scrolls sideways: ${page.scrollWidth} px in a ${window.innerWidth}-px window`);
   }
+  // How much each figure is shrunk to fit the column (its width attribute is its size at 110 dpi).
+  const shrunk = [...main.querySelectorAll('img[width]')].map(img => ({
+    figure: describe(img), natural: +img.getAttribute('width'),
+    shown: Math.round(img.getBoundingClientRect().width),
+  })).filter(f => f.natural > 0 && f.shown > 0);
   const maths = [...document.querySelectorAll('math')];
   const texLeft = [...document.querySelectorAll('span.math')].filter(s => !s.querySelector('math'))
     .map(s => s.textContent.slice(0, 60));
@@ -231,6 +236,7 @@ async (phone) => {
     charts: charts.map(c => ({id: c.id, drawn: !!c.querySelector('svg, canvas')})),
     math: {count: maths.length, drawn: maths.filter(m => m.getBoundingClientRect().width > 0).length, texLeft},
     brokenImages: images,
+    shrunk,
     dark: document.body.classList.contains('quarto-dark'),
   };
 }

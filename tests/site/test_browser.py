@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 MAX_PAGE_BYTES = 5_000_000
+# A figure shown at less than this share of its size has 10-pt labels below ~10 px: illegible.
+MIN_FIGURE_SCALE = 0.7
 CDN_HINT = (
     " (require.js/jquery from cdnjs mean a cell showed text/html: a pandas Styler, "
     "IPython.display.HTML or a DataFrame before notebook.setup(); use notebook.markdown_table)"
@@ -48,6 +50,19 @@ def test_no_figure_table_or_code_overflows_the_column(visit, page, width):
     assert not overflow, f"{page} at {width} px, wider than their column:\n" + "\n".join(overflow)
     broken = shown.measured["brokenImages"]
     assert not broken, f"{page}: images that did not load: {broken}"
+
+
+def test_figures_are_not_shrunk_below_legible_at_desktop_width(visit, page):
+    small = [
+        f"{f['figure']}: {f['natural']} px wide, shown at {f['shown']} px ({f['shown'] / f['natural']:.0%})"
+        for f in visit(page).measured["shrunk"]
+        if f["shown"] < MIN_FIGURE_SCALE * f["natural"]
+    ]
+    assert not small, (
+        f"{page}: figures too wide for the ~800-px column, their labels shrink below legible "
+        "(keep a figure at most ~1100 px, figsize width <= 10 in at 110 dpi, or split it):\n"
+        + "\n".join(small)
+    )
 
 
 def test_page_weight(visit, page, site, weights):
