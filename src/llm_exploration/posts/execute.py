@@ -22,6 +22,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from ..display import RAW_HTML
 from ..profiles import ENV_VAR, resolve_profile
 from ..settings import InputError, SettingError, one_of
 from .convert import INLINE_TAG, cell_parameters, qmd_to_notebook, split_front_matter
@@ -159,6 +160,10 @@ def export_html(nb: nbformat.NotebookNode, path: Path, title: str) -> None:
         cell.source = "\n".join(
             line for line in cell.source.splitlines() if not line.startswith("#|")
         )
+        for output in cell.get("outputs", []):  # Altair charts reach Quarto as raw HTML blocks
+            raw = RAW_HTML.match(output.get("data", {}).get("text/markdown", ""))
+            if raw:
+                output["data"] = {"text/html": raw.group("html")}
     config = Config()
     config.TagRemovePreprocessor.enabled = True
     config.TagRemovePreprocessor.remove_cell_tags = ("remove_cell",)
