@@ -11,7 +11,7 @@ import torch
 from llm_exploration.superposition.metrics import feature_norms, neighbour_angles
 from llm_exploration.superposition.model import (
     ToyModel,
-    reconstruction_loss,
+    loss_and_grads,
     sample_features,
     train,
     train_sweep,
@@ -23,7 +23,7 @@ FAST = {"batch_size": 256, "lr": 2e-2}
 
 def test_features_are_zero_with_probability_S_else_uniform():
     density = torch.tensor([[0.1, 1.0]])
-    x = sample_features(density, 200_000, torch.Generator().manual_seed(0))
+    x = sample_features(density, 200_000, seed=0)
     assert x.shape == (1, 2, 200_000)
     present = x[0, 0] > 0
     assert float(present.float().mean()) == pytest.approx(0.1, abs=0.005)
@@ -36,7 +36,7 @@ def test_features_are_zero_with_probability_S_else_uniform():
 def test_instances_do_not_interact():
     """The gradient of one instance is the gradient it would get alone."""
     many = ToyModel(3, 4, 2, seed=1)
-    x = sample_features(torch.full((3, 4), 0.5), 64, torch.Generator().manual_seed(0))
+    x = sample_features(torch.full((3, 4), 0.5), 64, seed=0)
     importance = torch.rand(3, 4)
     weighted_mse(x, many(x), importance).sum().backward()
     for k in range(3):
@@ -60,30 +60,41 @@ def test_linear_and_relu_instances_train_side_by_side():
         ToyModel(3, 3, 2, relu=[True, False])
 
 
-def test_fast_loss_matches_autograd_through_the_model():
-    """The hand-written gradient used for training equals autograd's, for ReLU and
-    linear instances, dense and sparse features."""
-    model = ToyModel(4, 6, 3, relu=[True, True, False, False], seed=2)
+@pytest.mark.parametrize(
+    "relu", [[True, True, False, False], [True] * 4, [False] * 4], ids=["mixed", "relu", "linear"]
+)
+def test_hand_written_gradient_matches_autograd(relu):
+    """The loss and gradient used for training equal autograd's through the model, for
+    ReLU and linear instances (mixed in one model or not), dense and sparse features."""
+    model = ToyModel(4, 6, 3, relu=relu, seed=2)
+    with torch.no_grad():
+        model.b.normal_(0, 0.3)  # some outputs clipped by the ReLU, some not
     density = torch.tensor([1.0, 0.2, 1.0, 0.2])[:, None].expand(4, 6)
-    x = sample_features(density, 128, torch.Generator().manual_seed(1))
+    x = sample_features(density, 128, seed=1)
     importance = torch.rand(4, 6)
     reference = weighted_mse(x, model(x), importance)
-    ref_grads = torch.autograd.grad(reference.sum() * 3, [model.W, model.b])
-    fast = reconstruction_loss(model, x, importance)
-    fast_grads = torch.autograd.grad(fast.sum() * 3, [model.W, model.b])
-    torch.testing.assert_close(fast, reference)
-    for got, want in zip(fast_grads, ref_grads):
-        torch.testing.assert_close(got, want)
+    ref_grads = torch.autograd.grad(reference.sum(), [model.W, model.b])
+    loss, dW, db = loss_and_grads(model, x.clone(), importance)
+    torch.testing.assert_close(loss, reference)
+    torch.testing.assert_close(dW, ref_grads[0])
+    torch.testing.assert_close(db, ref_grads[1])
 
 
 def test_training_is_deterministic():
     runs = []
     for _ in range(2):
         model = ToyModel(2, 5, 2, seed=3)
-        losses = train(
-            model, torch.tensor([1.0, 0.1]), steps=50, batch_size=64, seed=4, log_every=10
+        losses, snapshots = train(
+            model,
+            torch.tensor([1.0, 0.1]),
+            steps=50,
+            batch_size=64,
+            seed=4,
+            log_every=10,
+            snapshot_steps=[25],
         )
         runs.append((model.W.detach().clone(), losses))
+    assert list(snapshots) == [25] and not torch.equal(snapshots[25], runs[1][0])
     torch.testing.assert_close(runs[0][0], runs[1][0], rtol=0, atol=0)
     torch.testing.assert_close(runs[0][1], runs[1][1], rtol=0, atol=0)
     assert runs[0][1].shape == (5, 2)
