@@ -18,6 +18,7 @@ from llm_exploration.superposition.metrics import (
     feature_norms,
     nearest_sticky,
     neighbour_angles,
+    partner_cosines,
     sticky_null_rate,
     superposition,
 )
@@ -184,3 +185,10 @@ def test_extra_feature_phase_with_three_features_in_two_dimensions():
         "extra feature gets a dimension, the others share one",
         "all features share (triangle)",
     ]
+
+
+def test_partner_cosines():
+    W = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [-3.0, -3.0], [1.0, 0.0], [0.0, 0.0]])
+    cos = partner_cosines(W)
+    torch.testing.assert_close(cos[:2], torch.tensor([0.0, -1.0]))
+    assert torch.isnan(cos[2])  # feature 5 is not represented

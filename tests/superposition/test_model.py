@@ -8,7 +8,7 @@ configuration has known local minima they keep the best of a few seeds, as the p
 import pytest
 import torch
 
-from llm_exploration.superposition.metrics import feature_norms, neighbour_angles
+from llm_exploration.superposition.metrics import feature_norms, neighbour_angles, partner_cosines
 from llm_exploration.superposition.model import (
     ToyModel,
     loss_and_grads,
@@ -31,6 +31,28 @@ def test_features_are_zero_with_probability_S_else_uniform():
     assert float(x[0, 0][present].max()) <= 1.0
     assert bool((x[0, 1] > 0).all())  # density 1: dense
     assert float(x[0, 1].var()) == pytest.approx(1 / 12, abs=0.002)
+
+
+def test_paired_features():
+    """Correlated pairs are present together; anticorrelated pairs never both; every
+    feature keeps its density; Gaussian values are signed."""
+    density = torch.full((1, 4), 0.2)
+    together = sample_features(density, 100_000, seed=0, pairs="correlated")[0] > 0
+    torch.testing.assert_close(together[0], together[1])
+    assert float(together[0].float().mean()) == pytest.approx(0.2, abs=0.005)
+    assert float((together[0] & together[2]).float().mean()) == pytest.approx(0.04, abs=0.003)
+    apart = sample_features(density, 100_000, seed=0, pairs="anticorrelated")[0] > 0
+    assert not bool((apart[0] & apart[1]).any())
+    for i in range(4):
+        assert float(apart[i].float().mean()) == pytest.approx(0.2, abs=0.005)
+    normal = sample_features(torch.full((1, 2), 0.5), 100_000, seed=1, values="normal")[0]
+    present = normal != 0
+    assert float(present.float().mean()) == pytest.approx(0.5, abs=0.01)
+    assert float(normal[present].std()) == pytest.approx(1.0, abs=0.02)
+    with pytest.raises(ValueError, match="even number"):
+        sample_features(torch.full((1, 3), 0.2), 8, pairs="correlated")
+    with pytest.raises(ValueError, match="density <= 0.5"):
+        sample_features(torch.full((1, 2), 0.8), 8, pairs="anticorrelated")
 
 
 def test_instances_do_not_interact():
@@ -124,6 +146,17 @@ def test_sparse_features_form_a_pentagon():
     keep = sweep.seed_losses.argmin(1)
     torch.testing.assert_close(sweep.loss, sweep.seed_losses[torch.arange(2), keep])
     torch.testing.assert_close(sweep.W, sweep.seed_W[torch.arange(2), keep])
+
+
+def test_correlated_partners_are_orthogonal_and_anticorrelated_ones_antipodal():
+    """The paper's correlated-features result on two pairs in two dimensions (best of
+    four seeds)."""
+    cosines = {}
+    for pairs in ("correlated", "anticorrelated"):
+        sweep = train_sweep(4, 2, torch.tensor([0.05]), 1.0, seeds=4, pairs=pairs, steps=1000, **FAST)
+        cosines[pairs] = partner_cosines(sweep.W[0])
+    torch.testing.assert_close(cosines["correlated"], torch.zeros(2), atol=0.1, rtol=0)
+    torch.testing.assert_close(cosines["anticorrelated"], -torch.ones(2), atol=0.05, rtol=0)
 
 
 def test_dense_features_keep_two_orthogonal_features():

@@ -158,6 +158,17 @@ def component_dimension(W: Tensor, rel_tol: float = 0.3) -> int:
     return int((sigma > rel_tol * sigma[0]).sum()) if len(sigma) else 0
 
 
+def partner_cosines(W: Tensor, min_norm: float = 0.1) -> Tensor:
+    """Cosine between the directions of features 0-1, 2-3, ... (the pairs of
+    `FeatureSampler(pairs=...)`): 0 for orthogonal partners, -1 for antipodal ones, 1 for
+    partners stored along one direction. NaN where a partner is not represented
+    (`‖W_i‖ < min_norm`). `W`: `[..., features, hidden]` -> `[..., features / 2]`."""
+    a, b = W[..., 0::2, :], W[..., 1::2, :]
+    na, nb = feature_norms(a), feature_norms(b)
+    cos = (a * b).sum(-1) / (na * nb).clamp_min(EPS)
+    return torch.where((na >= min_norm) & (nb >= min_norm), cos, torch.nan)
+
+
 def neighbour_angles(W: Tensor, min_norm: float = 0.5) -> Tensor:
     """Angles in degrees between consecutive represented features of a 2-D model.
 

@@ -31,7 +31,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-Values = Literal["uniform", "symmetric", "normal"]
+Values = Literal["uniform", "normal"]
+Pairs = Literal["independent", "correlated", "anticorrelated"]
 Schedule = Literal["cosine", "constant"]
 
 
@@ -123,8 +124,13 @@ class FeatureSampler:
     `S = 1 - density`, otherwise a value drawn from `values`:
 
     - "uniform": U[0, 1] (the paper's features);
-    - "symmetric": U[-1, 1] (the inputs of the paper's |x| experiment);
     - "normal": N(0, 1) (Gaussian features, to show what they change).
+
+    `pairs` links features 0-1, 2-3, ... as in the paper's correlated-features section:
+    "correlated" pairs are present together or absent together (the values are drawn
+    independently); in "anticorrelated" pairs at most one feature is present (the pair is
+    active with probability `2 · density`, then one of its two features at random), so
+    each feature keeps its density. "independent" (the default) draws every feature alone.
 
     `density`: `[instances, features]`. Calls return `[instances, features, batch]`. One
     uniform draw `u` per entry serves both choices: `u < p` happens with probability `p`,
@@ -133,14 +139,33 @@ class FeatureSampler:
     as torch's generator there); elsewhere from a torch generator on the device.
     """
 
-    def __init__(self, density: Tensor, seed: int = 0, values: Values = "uniform") -> None:
-        if values not in ("uniform", "symmetric", "normal"):
-            raise ValueError(f"values must be 'uniform', 'symmetric' or 'normal', got {values!r}")
+    def __init__(
+        self,
+        density: Tensor,
+        seed: int = 0,
+        values: Values = "uniform",
+        pairs: Pairs = "independent",
+    ) -> None:
+        if values not in ("uniform", "normal"):
+            raise ValueError(f"values must be 'uniform' or 'normal', got {values!r}")
+        if pairs not in ("independent", "correlated", "anticorrelated"):
+            raise ValueError(
+                f"pairs must be 'independent', 'correlated' or 'anticorrelated', got {pairs!r}"
+            )
         if not bool(((density > 0) & (density <= 1)).all()):
             raise ValueError("density (1 - S) must lie in (0, 1]; S = 1 would mean no data at all")
+        if pairs != "independent":
+            if density.shape[1] % 2 or not torch.equal(density[:, 0::2], density[:, 1::2]):
+                raise ValueError(
+                    f"pairs={pairs!r} needs an even number of features, the two of each pair "
+                    "with the same density"
+                )
+            if pairs == "anticorrelated" and bool((density > 0.5).any()):
+                raise ValueError("anticorrelated pairs need density <= 0.5 (a pair is active 2p of the time)")
         self.density = density[:, :, None]
         self.neg_inverse = -1 / self.density
         self.values = values
+        self.pairs = pairs
         self.device = density.device
         if self.device.type == "cpu":
             self.rng = np.random.default_rng(seed)
@@ -160,20 +185,38 @@ class FeatureSampler:
         return torch.randn(shape, generator=self.generator, device=self.device)
 
     def __call__(self, n_batch: int) -> Tensor:
+        if self.pairs != "independent":
+            return self._paired(n_batch)
         u = self._uniform(n_batch)
         if self.values == "uniform":
             return u.mul_(self.neg_inverse).add_(1).clamp_(min=0)
-        present = (u < self.density).to(u.dtype)
-        if self.values == "symmetric":  # 2u/p - 1 is uniform on [-1, 1) when u < p
-            return u.div_(self.density).mul_(2).sub_(1).mul_(present)
-        return self._normal(n_batch).mul_(present)
+        return self._normal(n_batch).mul_(u < self.density)
+
+
+    def _paired(self, n_batch: int) -> Tensor:
+        """Features linked in pairs (see the class docstring)."""
+        values = self._normal(n_batch) if self.values == "normal" else self._uniform(n_batch)
+        pair_density = self.density[:, 0::2]  # [instances, pairs, 1]
+        u = self._uniform(n_batch)[:, 0::2]  # one draw per pair
+        if self.pairs == "correlated":
+            present = (u < pair_density).repeat_interleave(2, dim=1)
+        else:  # active with probability 2p; u / 2p < 1/2 picks the first feature
+            active = u < 2 * pair_density
+            first = u < pair_density
+            present = torch.stack([first, active & ~first], dim=2).flatten(1, 2)
+        return values.mul_(present)
 
 
 def sample_features(
-    density: Tensor, n_batch: int, seed: int = 0, values: Values = "uniform"
+    density: Tensor,
+    n_batch: int,
+    seed: int = 0,
+    values: Values = "uniform",
+    pairs: Pairs = "independent",
 ) -> Tensor:
-    """One batch from `FeatureSampler(density, seed, values)`: `[instances, features, batch]`."""
-    return FeatureSampler(density, seed, values)(n_batch)
+    """One batch from `FeatureSampler(density, seed, values, pairs)`: `[instances,
+    features, batch]`."""
+    return FeatureSampler(density, seed, values, pairs)(n_batch)
 
 
 def weighted_mse(x: Tensor, out: Tensor, importance: Tensor) -> Tensor:
@@ -245,6 +288,7 @@ def train(
     lr: float = 1e-3,
     schedule: Schedule = "cosine",
     values: Values = "uniform",
+    pairs: Pairs = "independent",
     seed: int = 0,
     log_every: int | None = None,
     snapshot_steps: Sequence[int] = (),
@@ -257,7 +301,7 @@ def train(
 
     `density` (`1 - S`) and `importance` take any shape `as_grid` accepts (1-D: density per
     instance, importance per feature); `values` is the features' distribution when present
-    (see `FeatureSampler`).
+    and `pairs` how features 0-1, 2-3, ... occur together (see `FeatureSampler`).
     Returns the per-instance training loss averaged over each window of `log_every` steps
     (default: a hundredth of the run), `[steps // log_every, instances]`, and `W` after each
     of `snapshot_steps`. Deterministic for a given `seed` (data) and model seed (weights).
@@ -268,7 +312,7 @@ def train(
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be positive, got {steps}, {batch_size}")
     learning_rate_factor(schedule, 0, steps)  # fails early on an unknown schedule
-    sampler = FeatureSampler(density, seed, values)
+    sampler = FeatureSampler(density, seed, values, pairs)
     log_every = log_every or max(1, steps // 100)
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     history, snapshots, running = [], {}, torch.zeros(n_i, device=device)
@@ -342,7 +386,8 @@ def train_sweep(
 
     `density` (`1 - S`) is `[configs]` or `[configs, features]`; `importance` is a scalar,
     `[features]` or `[configs, features]`; `relu` is one flag or one per configuration.
-    `train_kwargs` go to `train` (steps, batch_size, lr, schedule, values, snapshot_steps).
+    `train_kwargs` go to `train` (steps, batch_size, lr, schedule, values, pairs,
+    snapshot_steps).
     Instance `c * seeds + s` is configuration `c`, seed `s`. Results come back on the CPU
     whatever `device` trained them.
     """
