@@ -120,11 +120,16 @@ def test_components_of_a_tegum_product():
     components = feature_components(W)
     assert components == [[0, 1, 2, 3, 4], [5, 6], [7]]
     shapes = [(len(c), component_dimension(W[c])) for c in components]
-    assert [POLYTOPES[s] for s in shapes] == ["pentagon", "digon (antipodal pair)", "dedicated dimension"]
+    assert [POLYTOPES[s] for s in shapes] == [
+        "pentagon",
+        "digon (antipodal pair)",
+        "dedicated dimension",
+    ]
     # Small leftover interference below the threshold does not join two components.
     W[7] += 0.05 * W[0] / W[0].norm()
     assert len(feature_components(W)) == 3
     assert len(feature_components(W, threshold=0.01)) == 2
+
 
 def test_superposition_score():
     torch.testing.assert_close(superposition(torch.eye(4)), torch.zeros(4))

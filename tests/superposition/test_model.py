@@ -11,6 +11,7 @@ import torch
 from llm_exploration.superposition.metrics import feature_norms, neighbour_angles, partner_cosines
 from llm_exploration.superposition.model import (
     ToyModel,
+    expected_loss,
     loss_and_grads,
     sample_features,
     train,
@@ -153,7 +154,9 @@ def test_correlated_partners_are_orthogonal_and_anticorrelated_ones_antipodal():
     four seeds)."""
     cosines = {}
     for pairs in ("correlated", "anticorrelated"):
-        sweep = train_sweep(4, 2, torch.tensor([0.05]), 1.0, seeds=4, pairs=pairs, steps=1000, **FAST)
+        sweep = train_sweep(
+            4, 2, torch.tensor([0.05]), 1.0, seeds=4, pairs=pairs, steps=1000, **FAST
+        )
         cosines[pairs] = partner_cosines(sweep.W[0])
     torch.testing.assert_close(cosines["correlated"], torch.zeros(2), atol=0.1, rtol=0)
     torch.testing.assert_close(cosines["anticorrelated"], -torch.ones(2), atol=0.05, rtol=0)
@@ -183,3 +186,14 @@ def test_linear_model_keeps_only_the_top_m_features(S):
     W = sweep.W[0]
     expected = torch.diag(torch.tensor([1.0] * m + [0.0] * (n - m)))
     torch.testing.assert_close(W @ W.T, expected, atol=0.06, rtol=0)
+
+
+def test_expected_loss_of_hand_set_weights():
+    """An antipodal pair loses min(x_0, x_1)² on each feature when both are present:
+    2 p² / 6 in all, which the estimate recovers (summed over the two features)."""
+    W = torch.tensor([[[1.0], [-1.0]], [[1.0], [0.0]]])
+    b = torch.zeros(2, 2)
+    loss = expected_loss(W, b, 0.3, n_samples=400_000) * 2
+    assert float(loss[0]) == pytest.approx(2 * 0.3**2 / 6, rel=0.03)
+    # Feature 1 dropped with bias 0: it loses E[x²] = p / 3.
+    assert float(loss[1]) == pytest.approx(0.3 / 3, rel=0.03)

@@ -54,8 +54,10 @@ def feature_table(
     `density`: `[configs]`; `W`: `[configs, seeds, features, hidden]`. Columns: config, seed,
     feature, density, `1/(1-S)`, dimensionality, norm, component (an id within its model),
     size and dimension of the component, its polytope, the sticky fraction the feature's
-    dimensionality is within `tol` of ("" if none) and whether it is within `tol` of its
-    own component's `d / k`.
+    dimensionality is within `tol` of ("" if none), whether it is within `tol` of its own
+    component's `d / k`, and its shape: the polytope when it is, else "other component"
+    (a feature the graph isolates at `threshold` can still share a little with many
+    others, which its dimensionality shows).
     """
     dims, norms = feature_dimensionality(W), feature_norms(W)
     rows = []
@@ -65,6 +67,7 @@ def feature_table(
                 k, d = len(component), component_dimension(W[c, s, component])
                 for i in component:
                     D = float(dims[c, s, i])
+                    at_fraction = abs(D - d / k) <= tol
                     rows.append(
                         {
                             "config": c,
@@ -79,15 +82,17 @@ def feature_table(
                             "dimension": d,
                             "polytope": polytope_name(k, d),
                             "sticky": nearest_sticky(D, tol),
-                            "at d/k": abs(D - d / k) <= tol,
+                            "at d/k": at_fraction,
+                            "shape": polytope_name(k, d) if at_fraction else "other component",
                         }
                     )
     return pd.DataFrame(rows)
 
 
 def component_table(features: pd.DataFrame) -> pd.DataFrame:
-    """One row per component (from `feature_table`): its model, size, dimension, polytope
-    and its features' mean dimensionality."""
+    """One row per component (from `feature_table`): its model, size, dimension, polytope,
+    its features' mean dimensionality, and its shape: the polytope when every feature sits
+    at `d / k`, else "other component"."""
     keys = ["config", "seed", "component"]
     return (
         features.groupby(keys)
@@ -97,8 +102,10 @@ def component_table(features: pd.DataFrame) -> pd.DataFrame:
             dimension=("dimension", "first"),
             polytope=("polytope", "first"),
             dimensionality=("dimensionality", "mean"),
+            clean=("at d/k", "all"),
         )
         .reset_index()
+        .assign(shape=lambda t: t["polytope"].where(t["clean"], "other component"))
     )
 
 
@@ -119,7 +126,7 @@ def on_fraction_share(
     low_ci, high_ci = np.percentile(sums / counts, [2.5, 97.5])
     high = float(kept["dimensionality"].max())
     return {
-        "features": int(len(kept)),
+        "features": len(kept),
         "on a fraction": int(hit.sum()),
         "share": float(hit.mean()),
         "share 95% interval": [float(low_ci), float(high_ci)],
@@ -128,11 +135,15 @@ def on_fraction_share(
     }
 
 
-def moved_share(W_before: Tensor, W_after: Tensor, tol: float = 0.01, min_norm: float = 0.5) -> float:
-    """Share of the features represented at the end whose dimensionality changed by more
-    than `tol` between two snapshots of the same models: how much was still moving."""
-    kept = feature_norms(W_after) >= min_norm
-    change = (feature_dimensionality(W_after) - feature_dimensionality(W_before)).abs()
+def moved_share(
+    W_before: Tensor, W_after: Tensor, tol: float = 0.01, min_norm: float = 0.5, low: float = 0.0
+) -> float:
+    """Share of the features represented at the end with dimensionality at least `low` whose
+    dimensionality changed by more than `tol` between two snapshots of the same models:
+    how much was still moving."""
+    after = feature_dimensionality(W_after)
+    kept = (feature_norms(W_after) >= min_norm) & (after >= low)
+    change = (after - feature_dimensionality(W_before)).abs()
     return float((change[kept] > tol).float().mean()) if bool(kept.any()) else 0.0
 
 

@@ -26,7 +26,9 @@ STICKY_FRACTIONS: dict[float, str] = {
 
 #: Half the smallest gap between two sticky fractions (2/5 - 3/8 = 0.025): a tolerance below
 #: it keeps the bands around neighbouring fractions apart.
-MAX_STICKY_TOLERANCE = min(abs(a - b) for a in STICKY_FRACTIONS for b in STICKY_FRACTIONS if a != b) / 2
+MAX_STICKY_TOLERANCE = (
+    min(abs(a - b) for a in STICKY_FRACTIONS for b in STICKY_FRACTIONS if a != b) / 2
+)
 
 #: The polytope of a connected component of `k` features spanning `d` dimensions, by `(k, d)`:
 #: the uniform polytopes behind the sticky fractions (each feature's dimensionality is d/k).
@@ -113,15 +115,11 @@ def sticky_null_rate(low: float, high: float, tol: float = 0.01) -> float:
     _check_tolerance(tol)
     if not high > low:
         raise ValueError(f"need low < high, got [{low}, {high}]")
-    covered = sum(
-        max(0.0, min(high, f + tol) - max(low, f - tol)) for f in STICKY_FRACTIONS
-    )
+    covered = sum(max(0.0, min(high, f + tol) - max(low, f - tol)) for f in STICKY_FRACTIONS)
     return covered / (high - low)
 
 
-def feature_components(
-    W: Tensor, threshold: float = 0.1, min_norm: float = 0.5
-) -> list[list[int]]:
+def feature_components(W: Tensor, threshold: float = 0.1, min_norm: float = 0.5) -> list[list[int]]:
     """The paper's feature graph, cut into its connected components.
 
     Nodes are the represented features (`‖W_i‖ ≥ min_norm`) of one model, `W`:
@@ -130,7 +128,9 @@ def feature_components(
     no dimension (the paper's tegum factors). Returns lists of feature indices, largest first.
     """
     if W.ndim != 2:
-        raise ValueError(f"feature_components needs one model's W [features, hidden], got {tuple(W.shape)}")
+        raise ValueError(
+            f"feature_components needs one model's W [features, hidden], got {tuple(W.shape)}"
+        )
     kept = torch.nonzero(feature_norms(W) >= min_norm).flatten().tolist()
     P = projections(W[kept]).abs()
     adjacent = ((P > threshold) | (P.T > threshold)).tolist()
@@ -196,7 +196,9 @@ def extra_feature_phase(W: Tensor, threshold: float = 0.5, shared: float = 0.25)
     some other feature is dropped or all are stored (the others then share the rest).
     """
     if W.shape[-2] < 2:
-        raise ValueError(f"extra_feature_phase needs at least 2 features, got W of shape {tuple(W.shape)}")
+        raise ValueError(
+            f"extra_feature_phase needs at least 2 features, got W of shape {tuple(W.shape)}"
+        )
     represented = feature_norms(W) >= threshold
     shares = superposition(W) >= shared
     extra_in, extra_shares = represented[..., -1], shares[..., -1]

@@ -161,7 +161,9 @@ class FeatureSampler:
                     "with the same density"
                 )
             if pairs == "anticorrelated" and bool((density > 0.5).any()):
-                raise ValueError("anticorrelated pairs need density <= 0.5 (a pair is active 2p of the time)")
+                raise ValueError(
+                    "anticorrelated pairs need density <= 0.5 (a pair is active 2p of the time)"
+                )
         self.density = density[:, :, None]
         self.neg_inverse = -1 / self.density
         self.values = values
@@ -191,7 +193,6 @@ class FeatureSampler:
         if self.values == "uniform":
             return u.mul_(self.neg_inverse).add_(1).clamp_(min=0)
         return self._normal(n_batch).mul_(u < self.density)
-
 
     def _paired(self, n_batch: int) -> Tensor:
         """Features linked in pairs (see the class docstring)."""
@@ -259,6 +260,32 @@ def loss_and_grads(model: ToyModel, x: Tensor, importance: Tensor) -> tuple[Tens
     dW = torch.bmm(g, h.transpose(1, 2)).mul_(scale[:, :, None])
     dW.baddbmm_(x, dh.transpose(1, 2))
     return loss, dW, db
+
+
+@torch.no_grad()
+def expected_loss(
+    W: Tensor,
+    b: Tensor,
+    density: float | Tensor,
+    importance: float | Tensor = 1.0,
+    *,
+    values: Values = "uniform",
+    pairs: Pairs = "independent",
+    n_samples: int = 200_000,
+    seed: int = 1,
+) -> Tensor:
+    """The loss `weighted_mse` of fixed ReLU-model weights, estimated on `n_samples` fresh
+    samples: `W` `[instances, features, hidden]`, `b` `[instances, features]` -> `[instances]`.
+    `density` is a scalar or one value per feature, the same for every instance, and every
+    instance sees the same samples, so differences between instances are measured with
+    little noise."""
+    model = ToyModel(*W.shape)
+    model.W.copy_(W)
+    model.b.copy_(b)
+    n_i, n_f = W.shape[:2]
+    one = as_grid(torch.as_tensor(density, dtype=torch.float32).reshape(1, -1), 1, n_f, "density")
+    x = FeatureSampler(one, seed, values, pairs)(n_samples).expand(n_i, -1, -1)
+    return weighted_mse(x, model(x), as_grid(importance, n_i, n_f, "importance"))
 
 
 class Training(NamedTuple):

@@ -23,10 +23,7 @@ from torch import Tensor
 from .metrics import (
     PHASES,
     STICKY_FRACTIONS,
-    dimensions_per_feature,
-    feature_dimensionality,
     feature_norms,
-    nearest_sticky,
     superposition,
 )
 
@@ -65,21 +62,26 @@ def plot_feature_directions(W: Tensor, sparsities: Sequence[float]) -> Figure:
     return fig
 
 
-def plot_pair_directions(W: Tensor, titles: Sequence[str], n_columns: int = 3) -> Figure:
+def plot_pair_directions(Ws: Sequence[Tensor], titles: Sequence[str], n_columns: int = 3) -> Figure:
     """Feature directions in a 2-D hidden space with the features of each pair (0-1, 2-3,
-    ...) in one colour, the first solid and the second dashed. `W`: `[panels, features, 2]`."""
-    n_panels, n_features, _ = W.shape
+    ...) in one colour, the first solid and the second dashed. `Ws`: one `[features, 2]`
+    per panel (panels may have different numbers of features)."""
+    n_panels, n_features = len(Ws), max(len(w) for w in Ws)
     rows = -(-n_panels // n_columns)
-    fig, axes = plt.subplots(rows, n_columns, figsize=(2.4 * n_columns, 2.5 * rows + 0.5), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, n_columns, figsize=(2.4 * n_columns, 2.5 * rows + 0.5), squeeze=False
+    )
     colours = ["#c44e52", "#55a868", "#4c72b0", "#8172b3"]
-    lim = max(1.3, float(feature_norms(W).max()) * 1.15)
-    for ax, w, title in zip(axes.flat, W.numpy(), titles):
+    lim = max(1.3, max(float(feature_norms(w).max()) for w in Ws) * 1.15)
+    for ax, w, title in zip(axes.flat, Ws, titles):
         ax.add_patch(plt.Circle((0, 0), 1, fill=False, lw=0.6, ls=":", color="grey"))
-        for i, (x, y) in enumerate(w):
+        for i, (x, y) in enumerate(w.tolist()):
             colour = colours[(i // 2) % len(colours)]
             ax.plot([0, x], [0, y], color=colour, lw=2, ls="-" if i % 2 == 0 else "--")
             ax.plot(x, y, "o" if i % 2 == 0 else "s", color=colour, ms=5)
-        ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", xticks=[-1, 0, 1], yticks=[-1, 0, 1])
+        ax.set(
+            xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", xticks=[-1, 0, 1], yticks=[-1, 0, 1]
+        )
         ax.set_title(title, fontsize=9)
     for ax in axes.flat[n_panels:]:
         ax.set_visible(False)
@@ -89,7 +91,14 @@ def plot_pair_directions(W: Tensor, titles: Sequence[str], n_columns: int = 3) -
         for ls, mk in (("-", "o"), ("--", "s"))
     ]
     labels = [f"pair {k}: feature {2 * k + j}" for k in range(n_features // 2) for j in (0, 1)]
-    fig.legend(handles, labels, loc="lower center", ncol=n_features, bbox_to_anchor=(0.5, -0.05), fontsize=8)
+    fig.legend(
+        handles,
+        labels,
+        loc="lower center",
+        ncol=n_features,
+        bbox_to_anchor=(0.5, -0.05),
+        fontsize=8,
+    )
     fig.tight_layout()
     return fig
 
@@ -162,18 +171,19 @@ PHASE_COLORS = ["#d9d9d9", "#4c72b0", "#dd8452", "#55a868", "#8172b3"]
 
 
 def plot_phase_diagrams(
-    panels: Sequence[tuple[str, Tensor, Tensor, Tensor, Tensor]],
+    panels: Sequence[tuple[str, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]],
 ) -> Figure:
     """Phase diagrams of the extra feature, measured cell by cell, with the phase
     boundaries of the paper's closed-form configurations drawn over them (black lines).
 
-    `panels`: `(title, density, relative_importance, phase, analytic)` per panel, where
-    `phase` is the measured phase (index into `PHASES`) `[densities, importances]` and
-    `analytic` the closed-form phase on a finer grid of the same ranges, `[fine, fine]`.
+    `panels`: `(title, density, relative_importance, phase, analytic, fine_density,
+    fine_importance)` per panel: `phase` is the measured phase (index into `PHASES`),
+    `[densities, importances]`; `analytic` the closed-form phase on the meshgrid
+    `fine_density`, `fine_importance` (`[fine, fine]` each).
     """
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.9), squeeze=False)
     seen: set[int] = set()
-    for ax, (title, density, importance, phase, analytic) in zip(axes[0], panels):
+    for ax, (title, density, importance, phase, analytic, fine_p, fine_r) in zip(axes[0], panels):
         ax.pcolormesh(
             importance.numpy(),
             density.numpy(),
@@ -183,8 +193,6 @@ def plot_phase_diagrams(
             vmax=len(PHASE_COLORS) - 0.5,
             shading="nearest",
         )
-        fine_r = torch.logspace(*np.log10([importance[0], importance[-1]]), analytic.shape[1])
-        fine_p = torch.logspace(*np.log10([density[0], density[-1]]), analytic.shape[0])
         for k in analytic.unique().tolist():
             ax.contour(
                 fine_r.numpy(),
@@ -195,7 +203,12 @@ def plot_phase_diagrams(
                 linewidths=1.4,
             )
         seen |= set(phase.unique().tolist()) | set(analytic.unique().tolist())
-        ax.set(xscale="log", yscale="log", title=title, xlabel="relative importance r of the extra feature")
+        ax.set(
+            xscale="log",
+            yscale="log",
+            title=title,
+            xlabel="relative importance r of the extra feature",
+        )
         ax.grid(False)
     axes[0, 0].set_ylabel("feature density  1 − S  (all features)")
     handles = [Patch(color=PHASE_COLORS[k], ec="black", lw=0.4) for k in sorted(seen)]
@@ -233,7 +246,9 @@ def _sticky_guides(ax, x_label_at: float = 1.01) -> None:
         )
 
 
-def plot_geometry(features: pd.DataFrame, steps: pd.DataFrame, n_features: int, n_hidden: int) -> Figure:
+def plot_geometry(
+    features: pd.DataFrame, steps: pd.DataFrame, n_features: int, n_hidden: int
+) -> Figure:
     """The geometry figure: each represented feature's dimensionality `D_i` (points,
     coloured by the polytope its feature-graph component forms) and the dimensions per
     feature `m / ‖W‖_F²` (line: mean over seeds; band: lowest to highest seed) against
@@ -242,26 +257,56 @@ def plot_geometry(features: pd.DataFrame, steps: pd.DataFrame, n_features: int, 
     _sticky_guides(ax)
     floor = n_hidden / n_features
     ax.axhline(floor, color="black", lw=0.8, ls=":", zorder=0)
-    ax.text(1.01, floor, f"{_fraction(floor)}  all {n_features} stored", va="center", fontsize=8,
-            transform=ax.get_yaxis_transform())
+    ax.text(
+        1.01,
+        floor,
+        f"{_fraction(floor)}  all {n_features} stored",
+        va="center",
+        fontsize=8,
+        transform=ax.get_yaxis_transform(),
+    )
     jitter = np.exp(np.random.default_rng(0).uniform(-0.05, 0.05, len(features)))
-    names = features["polytope"].where(features["polytope"].isin(POLYTOPE_COLORS), "other component")
-    for name in POLYTOPE_COLORS:
+    names = features["shape"].where(features["shape"].isin(POLYTOPE_COLORS), "other component")
+    for name, colour in POLYTOPE_COLORS.items():
         chosen = (names == name).to_numpy()
         if chosen.any():
-            ax.scatter(features["1/(1-S)"][chosen] * jitter[chosen], features["dimensionality"][chosen],
-                       s=7, alpha=0.45, color=POLYTOPE_COLORS[name], label=name, lw=0)
+            ax.scatter(
+                features["1/(1-S)"][chosen] * jitter[chosen],
+                features["dimensionality"][chosen],
+                s=7,
+                alpha=0.45,
+                color=colour,
+                label=name,
+                lw=0,
+            )
     x = steps["1/(1-S)"]
     ax.fill_between(x, steps["D* min"], steps["D* max"], color="black", alpha=0.15, lw=0)
-    ax.plot(x, steps["D* mean"], color="black", lw=1.8, marker="o", ms=3,
-            label="dimensions per feature  m / ‖W‖²_F")
-    ax.set(xscale="log", ylim=(0, 1.1), xlabel="1 / (1 − S)   (inverse feature density)",
-           ylabel="dimensions per feature")
+    ax.plot(
+        x,
+        steps["D* mean"],
+        color="black",
+        lw=1.8,
+        marker="o",
+        ms=3,
+        label="dimensions per feature  m / ‖W‖²_F",
+    )
+    ax.set(
+        xscale="log",
+        ylim=(0, 1.1),
+        xlabel="1 / (1 − S)   (inverse feature density)",
+        ylabel="dimensions per feature",
+    )
     ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500) if t <= x.max() * 1.05]
     ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.legend(loc="upper right", fontsize=8, markerscale=2, title="component of the feature graph",
-              title_fontsize=8, bbox_to_anchor=(1.0, 1.0))
+    ax.legend(
+        loc="upper right",
+        fontsize=8,
+        markerscale=2,
+        title="component of the feature graph\n(its features at d/k)",
+        title_fontsize=8,
+        bbox_to_anchor=(1.0, 1.0),
+    )
     return fig
 
 
@@ -297,7 +342,7 @@ def geometry_chart(features: pd.DataFrame, steps: pd.DataFrame) -> alt.Chart:
     model (sparsity, seed), its dimensionality and the component it belongs to."""
     frame = features.assign(
         S=1 - features["density"],
-        shape=features["polytope"].where(features["polytope"].isin(POLYTOPE_COLORS), "other component"),
+        shape=features["shape"].where(features["shape"].isin(POLYTOPE_COLORS), "other component"),
         sticky=features["sticky"].replace("", "none"),
     )
     rules = pd.DataFrame(
@@ -350,4 +395,3 @@ def geometry_chart(features: pd.DataFrame, steps: pd.DataFrame) -> alt.Chart:
 
 def _fraction(value: float) -> str:
     return str(Fraction(value).limit_denominator(10))
-
