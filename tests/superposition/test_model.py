@@ -8,6 +8,7 @@ configuration has known local minima they keep the best of a few seeds, as the p
 import pytest
 import torch
 
+import llm_exploration.superposition.model as model_module
 from llm_exploration.superposition.metrics import feature_norms, neighbour_angles, partner_cosines
 from llm_exploration.superposition.model import (
     ToyModel,
@@ -103,7 +104,11 @@ def test_hand_written_gradient_matches_autograd(relu):
     torch.testing.assert_close(db, ref_grads[1])
 
 
-def test_training_is_deterministic():
+@pytest.mark.parametrize("chunk_elements", [1 << 18, 5 * 64], ids=["one group", "two groups"])
+def test_training_is_deterministic(monkeypatch, chunk_elements):
+    """Same seeds, same weights and losses, whether the instances go through each step
+    together or in groups."""
+    monkeypatch.setattr(model_module, "CHUNK_ELEMENTS", chunk_elements)
     runs = []
     for _ in range(2):
         model = ToyModel(2, 5, 2, seed=3)
