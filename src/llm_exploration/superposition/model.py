@@ -291,8 +291,17 @@ def expected_loss(
     model.b.copy_(b)
     n_i, n_f = W.shape[:2]
     one = as_grid(torch.as_tensor(density, dtype=torch.float32).reshape(1, -1), 1, n_f, "density")
-    x = FeatureSampler(one, seed, values, pairs)(n_samples).expand(n_i, -1, -1)
-    return weighted_mse(x, model(x), as_grid(importance, n_i, n_f, "importance"))
+    sampler, weights = (
+        FeatureSampler(one, seed, values, pairs),
+        as_grid(importance, n_i, n_f, "importance"),
+    )
+    total, done = torch.zeros(n_i), 0
+    while done < n_samples:  # in chunks of 100,000 samples, to keep memory small
+        chunk = min(100_000, n_samples - done)
+        x = sampler(chunk).expand(n_i, -1, -1)
+        total += weighted_mse(x, model(x), weights) * chunk
+        done += chunk
+    return total / n_samples
 
 
 class Training(NamedTuple):
@@ -346,10 +355,11 @@ def train(
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be positive, got {steps}, {batch_size}")
     learning_rate_factor(schedule, 0, steps)  # fails early on an unknown schedule
-    # Instances go through each step in groups of about CHUNK_ELEMENTS batch entries: the
-    # step is a few passes over [instances, features, batch] tensors, and tensors that fit
-    # in the CPU's cache make each pass cheaper (20-25% for the paper-scale geometry sweep).
-    size = max(1, CHUNK_ELEMENTS // (n_f * batch_size))
+    # On a CPU, instances go through each step in groups of about CHUNK_ELEMENTS batch
+    # entries: the step is a few passes over [instances, features, batch] tensors, and
+    # tensors that fit in the cache make each pass cheaper (20-25% for the paper-scale
+    # geometry sweep). A GPU wants them all at once.
+    size = max(1, CHUNK_ELEMENTS // (n_f * batch_size)) if device.type == "cpu" else n_i
     chunks = [slice(start, min(start + size, n_i)) for start in range(0, n_i, size)]
     samplers = [FeatureSampler(density[c], seed + k, values, pairs) for k, c in enumerate(chunks)]
     log_every = log_every or max(1, steps // 100)

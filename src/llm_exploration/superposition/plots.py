@@ -36,7 +36,7 @@ def plot_feature_directions(W: Tensor, sparsities: Sequence[float]) -> Figure:
     """Figure 1: each feature's direction `W_i` in a 2-D hidden space, one panel per
     sparsity. `W`: `[panels, features, 2]`; colour = feature index (importance order)."""
     n_panels, n_features, _ = W.shape
-    fig, axes = plt.subplots(1, n_panels, figsize=(2.3 * n_panels, 2.8), squeeze=False)
+    fig, axes = plt.subplots(1, n_panels, figsize=(1.85 * n_panels, 2.5), squeeze=False)
     colors = plt.cm.viridis(np.linspace(0, 0.9, n_features))
     lim = max(1.3, float(feature_norms(W).max()) * 1.15)
     for ax, w, S in zip(axes[0], W.numpy(), sparsities):
@@ -113,7 +113,7 @@ def plot_wtw_and_bias(
     fig, axes = plt.subplots(
         len(names),
         2 * n_cols,
-        figsize=(2.0 * n_cols + 1, 2.1 * len(names) + 0.4),
+        figsize=(1.78 * n_cols + 0.9, 2.0 * len(names) + 0.4),
         squeeze=False,
         gridspec_kw={"width_ratios": [1, 0.07] * n_cols, "wspace": 0.06},
     )
@@ -148,7 +148,7 @@ def plot_feature_norms(W: Tensor, sparsities: Sequence[float]) -> Figure:
     n_panels, n_features, _ = W.shape
     norms, sup = feature_norms(W).numpy(), superposition(W).clamp(0, 1).numpy()
     fig, axes = plt.subplots(
-        1, n_panels, figsize=(1.9 * n_panels + 1, 3.6), sharey=True, squeeze=False
+        1, n_panels, figsize=(1.8 * n_panels + 0.95, 3.6), sharey=True, squeeze=False
     )
     cmap = plt.cm.plasma
     for ax, norm, s, S in zip(axes[0], norms, sup, sparsities):
@@ -181,7 +181,7 @@ def plot_phase_diagrams(
     `[densities, importances]`; `analytic` the closed-form phase on the meshgrid
     `fine_density`, `fine_importance` (`[fine, fine]` each).
     """
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.9), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 4.9), squeeze=False)
     seen: set[int] = set()
     for ax, (title, density, importance, phase, analytic, fine_p, fine_r) in zip(axes[0], panels):
         ax.pcolormesh(
@@ -202,6 +202,7 @@ def plot_phase_diagrams(
                 colors="black",
                 linewidths=1.4,
             )
+        ax.set(xlim=_cell_edges(importance), ylim=_cell_edges(density))
         seen |= set(phase.unique().tolist()) | set(analytic.unique().tolist())
         ax.set(
             xscale="log",
@@ -391,6 +392,14 @@ def geometry_chart(features: pd.DataFrame, steps: pd.DataFrame) -> alt.Chart:
         )
     )
     return (guides + curve + points).properties(width=560, height=330).interactive()
+
+
+def _cell_edges(centres: Tensor) -> tuple[float, float]:
+    """Outer edges of log-spaced cells with these centres (half a step beyond each end)."""
+    if len(centres) < 2:
+        return float(centres[0]) / 2, float(centres[0]) * 2
+    step = float(centres[1] / centres[0]) ** 0.5
+    return float(centres[0]) / step, float(centres[-1]) * step
 
 
 def _fraction(value: float) -> str:
