@@ -73,3 +73,11 @@ def test_smollm2_sink_values_are_short(smollm2):
     assert len(sink_layers) >= 10
     assert (sink_layers["value norm, sink"] < 0.6 * sink_layers["value norm, others"]).all()
     assert (sink_layers["output norm, sink"] < sink_layers["output norm, rest"]).mean() > 0.8
+
+
+def test_blocking_every_layer_is_the_text_without_its_first_token(tiny_eager):
+    """With RoPE only distances matter: if no later token may ever see the first one, the rest
+    is computed exactly as if the text began at the second token."""
+    ids = torch.randint(0, 97, (2, 12))
+    blocked = blocked_sink_nll(tiny_eager, ids, {"all": [0, 1]})["all"]
+    assert torch.allclose(blocked[:, 1:], token_nll(tiny_eager, ids[:, 1:]), atol=1e-5)

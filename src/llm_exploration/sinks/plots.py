@@ -154,28 +154,49 @@ def plot_stream_nll(
     coarse: dict[str, pd.DataFrame],
     cache_size: int,
     context: int | None = None,
+    banded: Sequence[str] = ("dense", "0 sinks (window only)", "4 sinks"),
 ) -> Figure:
-    """Binned next-token NLL over the stream, with bootstrap bands: left, every condition over the
-    first positions (``fine``); right, the long run (``coarse``). Curves are DataFrames with
-    ``position, nll, lo, hi`` (:func:`llm_exploration.sinks.stats.binned_curve`)."""
-    fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.9), gridspec_kw={"width_ratios": [1, 1.35]})
+    """Binned next-token NLL over the stream: left, every condition over the first positions
+    (``fine``); right, the long run (``coarse``). Curves are DataFrames with ``position, nll, lo,
+    hi`` (:func:`llm_exploration.sinks.stats.binned_curve`); the ``banded`` ones get their
+    interval drawn."""
+    fig, axes = plt.subplots(1, 2, figsize=(9.6, 4.2), gridspec_kw={"width_ratios": [1, 1.35]})
     for ax, curves in zip(axes, (fine, coarse)):
         for label, c in curves.items():
             style = _stream_style(label)
             ax.plot(c["position"], c["nll"], label=label, **style)
-            ax.fill_between(c["position"], c["lo"], c["hi"], color=style["color"], alpha=0.18, lw=0)
+            if label in banded:
+                ax.fill_between(
+                    c["position"], c["lo"], c["hi"], color=style["color"], alpha=0.15, lw=0
+                )
         ax.axvline(cache_size, color="0.5", ls=":", lw=1)
         ax.set_xlabel("position in the stream (token)")
     axes[0].set_ylabel("next-token NLL (nats, binned)")
-    axes[0].set_title("first tokens: every cache")
+    axes[0].set_title("the first tokens, every cache")
     axes[1].set_title("the whole stream")
-    top = max(c["hi"].max() for c in fine.values())
-    axes[0].text(cache_size, top, " cache full", color="0.4", fontsize=8, va="top")
     if context is not None and context < max(c["position"].max() for c in coarse.values()):
         axes[1].axvline(context, color="0.3", ls="--", lw=1)
         axes[1].text(context, axes[1].get_ylim()[1], " model's context", fontsize=8, va="top")
-    axes[0].legend(fontsize=8, ncol=2)
-    axes[1].legend(fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
+
+
+def plot_stream_gap(gaps: dict[str, pd.DataFrame], cache_size: int) -> Figure:
+    """NLL of each condition minus the 4-sink cache's on the same tokens, binned, with paired
+    bootstrap bands (DataFrames from :func:`llm_exploration.sinks.stats.binned_curve`)."""
+    fig, ax = plt.subplots(figsize=(7.2, 3.6))
+    for label, c in gaps.items():
+        style = _stream_style(label)
+        ax.plot(c["position"], c["nll"], label=label, **style)
+        ax.fill_between(c["position"], c["lo"], c["hi"], color=style["color"], alpha=0.2, lw=0)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.axvline(cache_size, color="0.5", ls=":", lw=1)
+    ax.text(cache_size, ax.get_ylim()[1], " cache full", color="0.4", fontsize=8, va="top")
+    ax.set_xlabel("position in the stream (token)")
+    ax.set_ylabel("NLL minus the 4-sink cache's\n(nats, binned)")
+    ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return fig
 
