@@ -227,7 +227,7 @@ POLYTOPE_COLORS = {
     "triangle": "#8172b3",
     "digon (antipodal pair)": "#dd8452",
     "pentagon": "#c44e52",
-    "square antiprism": "#937860",
+    "square antiprism": "#17becf",
     "other component": "#b0b0b0",
 }
 
@@ -275,22 +275,15 @@ def plot_geometry(
                 features["1/(1-S)"][chosen] * jitter[chosen],
                 features["dimensionality"][chosen],
                 s=7,
-                alpha=0.45,
+                alpha=0.4 if name == "other component" else 0.75,
                 color=colour,
                 label=name,
                 lw=0,
+                zorder=1 if name == "other component" else 2,  # polytopes over the grey cloud
             )
     x = steps["1/(1-S)"]
     ax.fill_between(x, steps["D* min"], steps["D* max"], color="black", alpha=0.15, lw=0)
-    ax.plot(
-        x,
-        steps["D* mean"],
-        color="black",
-        lw=1.8,
-        marker="o",
-        ms=3,
-        label="dimensions per feature  m / ‖W‖²_F",
-    )
+    (line,) = ax.plot(x, steps["D* mean"], color="black", lw=1.8, marker="o", ms=3)
     ax.set(
         xscale="log",
         ylim=(0, 1.1),
@@ -300,13 +293,21 @@ def plot_geometry(
     ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500) if t <= x.max() * 1.05]
     ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.legend(
+    points = ax.legend(
         loc="upper right",
         fontsize=8,
         markerscale=2,
-        title="component of the feature graph\n(its features at d/k)",
+        title="points: component of the feature graph\n(its features at d/k)",
         title_fontsize=8,
-        bbox_to_anchor=(1.0, 1.0),
+        framealpha=1,
+    )
+    ax.add_artist(points)  # a second legend below would replace it otherwise
+    ax.legend(
+        [line],
+        [r"dimensions per feature $m\,/\,\|W\|_F^2$ (mean of seeds)"],
+        loc="lower left",
+        fontsize=8,
+        framealpha=1,
     )
     return fig
 
