@@ -7,7 +7,13 @@ import torch
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
 from llm_exploration.sinks.cache import SinkCache, rotate_keys, streaming_visibility
-from llm_exploration.sinks.streaming import stream_nll, token_nll, window_mask
+from llm_exploration.sinks.streaming import (
+    Reading,
+    stream_nll,
+    stream_readings,
+    token_nll,
+    window_mask,
+)
 
 
 def rope(model, x, position):
@@ -80,6 +86,25 @@ def test_sink_cache_before_eviction_is_dense_and_chunking_moves_only_sink_distan
     # and it is not the mask over original positions (sinks far away): positions differ
     original = token_nll(tiny_eager, ids, window_mask(48, budget=4 + 12 + 1, n_sinks=4))
     assert not torch.allclose(one, original, atol=1e-4)
+
+
+def test_readings_share_their_start_and_equal_separate_streams(tiny_eager):
+    """Reading the common start once (every cache is dense until full) changes no number."""
+    ids = torch.randint(0, 97, (3, 60))
+    readings = {
+        "dense": Reading(length=40),
+        "window": Reading(0, 16, length=50),
+        "sinks": Reading(2, 14),
+        "sinks, two streams": Reading(4, 20, n_streams=2),
+    }
+    got = stream_readings(tiny_eager, ids, readings, chunk=8)
+    for name, r in readings.items():
+        n, length = r.n_streams or 3, r.length or 60
+        alone = stream_nll(tiny_eager, ids[:n, :length], r.n_sink, r.window, chunk=8)
+        assert got[name].shape == alone.shape, name
+        assert torch.allclose(got[name], alone, atol=1e-5), name
+    with pytest.raises(ValueError, match="streams"):
+        stream_readings(tiny_eager, ids, {"too many": Reading(1, 8, n_streams=4)})
 
 
 def test_errors_name_the_fix(tiny_eager):

@@ -81,3 +81,22 @@ def test_blocking_every_layer_is_the_text_without_its_first_token(tiny_eager):
     ids = torch.randint(0, 97, (2, 12))
     blocked = blocked_sink_nll(tiny_eager, ids, {"all": [0, 1]})["all"]
     assert torch.allclose(blocked[:, 1:], token_nll(tiny_eager, ids[:, 1:]), atol=1e-5)
+
+
+def test_blocked_runs_start_at_the_lowest_blocked_layer_and_match_full_passes(smollm2):
+    """blocked_sink_nll reuses the intact residual stream below the lowest blocked layer."""
+    model, tok = smollm2
+    ids = tok(["The ferry left the harbour at dawn and the gulls followed it out to sea.",
+               "To make the dough, mix flour with salt, add warm water and a spoon of yeast."],
+              return_tensors="pt", padding=True)["input_ids"][:, :14]  # fmt: skip
+    sets = {"3": [3], "12 and 20": [20, 12], "every layer": list(range(30))}
+    got = blocked_sink_nll(model, ids, sets)
+    mask = window_mask(ids.shape[1], None)
+    for name, layers in sets.items():
+        with sink_blocked(model, layers):
+            full = token_nll(model, ids, mask)
+        assert torch.allclose(got[name], full, atol=1e-4), name
+    assert len(model.base_model.layers) == 30  # the full stack is back
+    with pytest.raises(ValueError, match="empty"):
+        blocked_sink_nll(model, ids, {"none of them": []})
+

@@ -23,7 +23,7 @@ from transformers import PreTrainedModel
 
 from llm_exploration.models import require_eager
 from llm_exploration.sinks.measure import capture_modules, hooked
-from llm_exploration.sinks.streaming import token_nll, window_mask
+from llm_exploration.sinks.streaming import _nll, token_nll, window_mask
 
 
 def _heads(attn: nn.Module) -> tuple[int, int]:
@@ -142,15 +142,57 @@ def sink_blocked(model: PreTrainedModel, layers: Sequence[int], sink: int = 0) -
             h.remove()
 
 
+@contextmanager
+def _from_layer(model: PreTrainedModel, start: int) -> Iterator[None]:
+    """Inside the block the decoder runs only its layers ``start, start + 1, ...``: call it with
+    ``inputs_embeds`` set to the residual stream that enters layer ``start`` (Llama-style models
+    use ``inputs_embeds`` as the first layer's input unchanged)."""
+    base = model.base_model
+    layers = base.layers
+    base.layers = nn.ModuleList(list(layers)[start:])
+    try:
+        yield
+    finally:
+        base.layers = layers
+
+
 @torch.no_grad()
 def blocked_sink_nll(
     model: PreTrainedModel, input_ids: Tensor, layer_sets: dict[str, Sequence[int]], sink: int = 0
 ) -> dict[str, Tensor]:
     """Per-token NLL ``[B, T - 1]`` of ``input_ids`` with dense attention (``"none"``) and with the
-    sink blocked in each named set of layers."""
+    sink blocked in each named set of layers.
+
+    Blocking changes nothing below the lowest blocked layer, so each blocked run starts there from
+    the residual stream of the intact run (saved by pre-hooks on the decoder layers); the result is
+    the same as a full forward pass with the sink blocked (a test checks it).
+    """
     mask = window_mask(input_ids.shape[1], None)
-    out = {"none": token_nll(model, input_ids, mask)}
-    for name, layers in layer_sets.items():
-        with sink_blocked(model, layers, sink):
-            out[name] = token_nll(model, input_ids, mask)
+    layers = model.base_model.layers
+    entering: dict[int, Tensor] = {}
+
+    def keep(i: int):
+        def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
+            entering[i] = args[0] if args else kwargs["hidden_states"]
+
+        return hook
+
+    handles = [layer.register_forward_pre_hook(keep(i), with_kwargs=True)
+               for i, layer in enumerate(layers)]  # fmt: skip
+    try:
+        out = {"none": token_nll(model, input_ids, mask)}
+    finally:
+        for h in handles:
+            h.remove()
+    device = model.device
+    targets = input_ids[:, 1:].to(device)
+    for name, chosen in layer_sets.items():
+        if not chosen:
+            raise ValueError(f"Layer set {name!r} is empty: name at least one layer to block.")
+        first = min(chosen)
+        with sink_blocked(model, chosen, sink), _from_layer(model, first):
+            logits = model(
+                inputs_embeds=entering[first], attention_mask=mask.to(device, model.dtype)
+            ).logits
+        out[name] = _nll(logits[:, :-1], targets).cpu()
     return out

@@ -101,37 +101,46 @@ def plot_class_shares(reports: Sequence[SinkReport]) -> Figure:
 def plot_attention_maps(
     maps: Tensor, tokens: Sequence[str], layers: Sequence[int], title: str
 ) -> Figure:
-    """Head-averaged attention maps ``[len(layers), T, T]`` of one text, keys on x, queries on y."""
+    """Head-averaged attention maps ``[len(layers), T, T]`` of one text, keys on x, queries on y,
+    two maps a row (token labels on the left column and the bottom row)."""
     n = len(layers)
-    size = min(3.8, 15 / n)
-    fig, axes = plt.subplots(
-        1, n, figsize=(size * n + 1.0, size + 0.8), squeeze=False, layout="constrained"
-    )
+    ncols = min(n, 2)
+    nrows = -(-n // ncols)
+    size = 3.9
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols + 1.2, size * nrows + 0.6),
+                             squeeze=False, layout="constrained")  # fmt: skip
     ticks = range(len(tokens))
-    for ax, m, layer in zip(axes[0], maps, layers):
+    flat = list(axes.flat)
+    for i, (ax, m, layer) in enumerate(zip(flat, maps, layers)):
         im = ax.imshow(m.numpy(), vmin=0, vmax=1, cmap="viridis", interpolation="nearest")
         ax.set_title(f"layer {layer}")
-        ax.set_xticks(ticks, tokens, rotation=90, fontsize=7)
-        ax.set_yticks(ticks, tokens if ax is axes[0][0] else [""] * len(tokens), fontsize=7)
-        ax.set_xlabel("key")
+        bottom = i + ncols >= n
+        ax.set_xticks(ticks, tokens if bottom else [""] * len(tokens), rotation=90, fontsize=7)
+        ax.set_yticks(ticks, tokens if i % ncols == 0 else [""] * len(tokens), fontsize=7)
+        if bottom:
+            ax.set_xlabel("key")
+        if i % ncols == 0:
+            ax.set_ylabel("query")
         ax.grid(False)
-    axes[0][0].set_ylabel("query")
+    for ax in flat[n:]:
+        ax.remove()
     fig.suptitle(title, fontsize=11)
-    fig.colorbar(im, ax=list(axes[0]), shrink=0.8, label="attention (mean over heads)")
+    fig.colorbar(im, ax=flat[:n], shrink=0.6, label="attention (mean over heads)")
     return fig
 
 
 def plot_where_sink_goes(tables: dict[str, pd.DataFrame]) -> Figure:
     """Per model, alpha at position 0, at the followed token after it moved, and of a typical token."""
     bars = [("position 0", "C3"), ("followed token, moved", "C1"), ("typical token", "0.6")]
-    fig, axes = _panels(len(tables), 5.6, 3.9)
+    fig, axes = _panels(len(tables), 4.6, 3.9)
+    top = max(df[["position 0", "followed token, moved"]].max().max() for df in tables.values())
     for ax, (name, df) in zip(axes, tables.items()):
         x = np.arange(len(df))
         for j, (col, color) in enumerate(bars):
             ax.bar(x + (j - 1) * 0.27, df[col].fillna(0), width=0.27, color=color, label=col)
-        ax.set_xticks(x, df["variant"], rotation=30, ha="right", fontsize=8)
+        ax.set_xticks(x, df["variant"], rotation=35, ha="right", fontsize=8)
         ax.set_ylabel("α (mean over layers, heads, texts)")
-        ax.set_ylim(0, max(0.7, df[["position 0", "followed token, moved"]].max().max() * 1.15))
+        ax.set_ylim(0, max(0.7, top * 1.45))  # one scale for every model, room for the legend
         ax.set_title(name)
         ax.legend(fontsize=8)
     fig.tight_layout()

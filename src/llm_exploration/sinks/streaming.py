@@ -4,6 +4,8 @@ the speed of a sink cache against a sliding window that recomputes.
 - :func:`stream_nll` reads token streams chunk by chunk through a :class:`SinkCache` (StreamingLLM)
   or, with ``window=None``, a growing :class:`~transformers.DynamicCache` (dense attention, original
   positions), and returns the NLL of every next token.
+- :func:`stream_readings` does the same for several :class:`Reading` s of the same streams, reading
+  the tokens they all read alike (every cache is dense attention until it is full) only once.
 - :func:`streaming_speed` times decoding one token with a full sink cache against recomputing the
   key/value states of the last ``cache_size`` tokens for every new token (the paper's "sliding
   window with re-computation").
@@ -16,12 +18,13 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
 from torch import Tensor
-from transformers import DynamicCache, PreTrainedModel
+from transformers import Cache, DynamicCache, PreTrainedModel
 
 from llm_exploration.sinks.cache import SinkCache
 
@@ -58,6 +61,46 @@ def _nll(logits: Tensor, targets: Tensor) -> Tensor:
     ).view(targets.shape)
 
 
+def _check_streams(model: PreTrainedModel, streams: Tensor, window: int | None, chunk: int) -> None:
+    if streams.dim() != 2:
+        raise ValueError(f"streams must be token ids [S, T], got shape {tuple(streams.shape)}.")
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}.")
+    n_in = streams.shape[1] - 1
+    limit = getattr(model.config.get_text_config(), "max_position_embeddings", None)
+    if window is None and limit is not None and n_in > limit:
+        raise ValueError(
+            f"Dense attention over {n_in} tokens needs positions beyond the model's "
+            f"max_position_embeddings={limit}: stream at most {limit + 1} tokens densely, or set "
+            "a window (sink cache)."
+        )
+
+
+def _new_cache(model: PreTrainedModel, n_sink: int, window: int | None) -> Cache:
+    if window is None:
+        return DynamicCache(config=model.config)
+    return SinkCache(model, n_sink, window)
+
+
+def _read(
+    model: PreTrainedModel, streams: Tensor, cache: Cache, start: int, chunk: int
+) -> Tensor:
+    """Read ``streams [S, T]`` from token ``start`` on (the cache holds the tokens before it):
+    NLL ``[S, T - 1 - start]`` of tokens ``start + 1 ...``."""
+    device = model.device
+    n_in = streams.shape[1] - 1
+    out = torch.empty(streams.shape[0], n_in - start)
+    for begin in range(start, n_in, chunk):
+        ids = streams[:, begin : min(begin + chunk, n_in)]
+        kwargs = {}
+        if isinstance(cache, SinkCache):
+            kwargs["attention_mask"] = cache.chunk_mask(ids.shape[1], model.dtype).to(device)
+        logits = model(input_ids=ids.to(device), cache=cache, use_cache=True, **kwargs).logits
+        targets = streams[:, begin + 1 : begin + 1 + ids.shape[1]]
+        out[:, begin - start : begin - start + ids.shape[1]] = _nll(logits, targets.to(device)).cpu()
+    return out
+
+
 @torch.no_grad()
 def stream_nll(
     model: PreTrainedModel,
@@ -74,32 +117,61 @@ def stream_nll(
     original positions, which must stay within the model's ``max_position_embeddings``.
     Returns ``[S, T - 1]``: entry ``t`` is the NLL of token ``t + 1`` given the tokens before it.
     """
-    if streams.dim() != 2:
-        raise ValueError(f"streams must be token ids [S, T], got shape {tuple(streams.shape)}.")
-    if chunk < 1:
-        raise ValueError(f"chunk must be >= 1, got {chunk}.")
-    n_in = streams.shape[1] - 1
-    limit = getattr(model.config.get_text_config(), "max_position_embeddings", None)
-    if window is None and limit is not None and n_in > limit:
-        raise ValueError(
-            f"Dense attention over {n_in} tokens needs positions beyond the model's "
-            f"max_position_embeddings={limit}: stream at most {limit + 1} tokens densely, or set "
-            "a window (sink cache)."
-        )
-    device = model.device
-    if window is None:
-        cache = DynamicCache(config=model.config)
-    else:
-        cache = SinkCache(model, n_sink, window)
-    out = torch.empty(streams.shape[0], n_in)
-    for start in range(0, n_in, chunk):
-        ids = streams[:, start : min(start + chunk, n_in)]
-        kwargs = {}
-        if window is not None:
-            kwargs["attention_mask"] = cache.chunk_mask(ids.shape[1], model.dtype).to(device)
-        logits = model(input_ids=ids.to(device), cache=cache, use_cache=True, **kwargs).logits
-        targets = streams[:, start + 1 : start + 1 + ids.shape[1]]
-        out[:, start : start + ids.shape[1]] = _nll(logits, targets.to(device)).cpu()
+    _check_streams(model, streams, window, chunk)
+    return _read(model, streams, _new_cache(model, n_sink, window), 0, chunk)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One way to read streams: ``n_sink`` sinks + ``window`` recent tokens (``window=None``: dense
+    attention), over the first ``length`` tokens (``None``: all) of the first ``n_streams`` streams
+    (``None``: all)."""
+
+    n_sink: int = 0
+    window: int | None = None
+    length: int | None = None
+    n_streams: int | None = None
+
+
+@torch.no_grad()
+def stream_readings(
+    model: PreTrainedModel, streams: Tensor, readings: Mapping[str, Reading], chunk: int = 128
+) -> dict[str, Tensor]:
+    """:func:`stream_nll` for each named reading of ``streams [S, T]``, sharing the common start.
+
+    Until a sink cache is full it holds every token at its original position and masks nothing,
+    so every reading computes exactly what dense attention does. The longest multiple of ``chunk``
+    that no reading's cache overflows (and every reading reads) is read once, densely; each reading
+    continues from a copy of that cache, with the same chunk boundaries as :func:`stream_nll`.
+    Returns ``{name: NLL [n_streams, length - 1]}``.
+    """
+    if not readings:
+        return {}
+    sizes = {}
+    for name, r in readings.items():
+        n, length = r.n_streams or streams.shape[0], r.length or streams.shape[1]
+        if not (1 <= n <= streams.shape[0] and 2 <= length <= streams.shape[1]):
+            raise ValueError(
+                f"Reading {name!r} asks for {n} streams of {length} tokens; streams are "
+                f"{tuple(streams.shape)}."
+            )
+        _check_streams(model, streams[:n, :length], r.window, chunk)
+        sizes[name] = (n, length)
+    full = min([r.n_sink + r.window for r in readings.values() if r.window is not None]
+               + [length - 1 for _, length in sizes.values()])  # fmt: skip
+    shared = full // chunk * chunk
+    rows = max(n for n, _ in sizes.values())
+    prefix = DynamicCache(config=model.config)
+    start = _read(model, streams[:rows, : shared + 1], prefix, 0, chunk) if shared else None
+    out = {}
+    for name, r in readings.items():
+        n, length = sizes[name]
+        cache = _new_cache(model, r.n_sink, r.window)
+        if shared:
+            for layer, done in zip(cache.layers, prefix.layers, strict=True):
+                layer.update(done.keys[:n], done.values[:n])
+        rest = _read(model, streams[:n, :length], cache, shared, chunk)
+        out[name] = rest if start is None else torch.cat((start[:n], rest), dim=1)
     return out
 
 
@@ -111,33 +183,37 @@ def streaming_speed(
     n_sink: int = 4,
     decode_tokens: int = 8,
     repeats: int = 3,
-    prefill_chunk: int = 256,
 ) -> pd.DataFrame:
     """Seconds per new token: a full sink cache vs a sliding window that recomputes, per cache size.
 
     ``ids [1, T]`` needs ``T >= max(cache_sizes) + repeats * decode_tokens``. For each size the sink
-    cache is filled once with the first ``size`` tokens (not timed); then, ``repeats`` times and
-    interleaved over sizes, the sink cache decodes ``decode_tokens`` tokens one at a time
-    (timed per token) and the recomputing window runs one forward pass over the ``size`` tokens
-    before the next token (``logits_to_keep=1``), as it would for every generated token.
-    Returns one row per size: medians of both and their ratio.
+    cache is filled with the first ``size`` tokens in one forward pass: that pass is exactly what
+    the recomputing window runs for the token after them, so it is timed as its first sample.
+    Then, ``repeats`` times and interleaved over sizes, the sink cache decodes ``decode_tokens``
+    tokens one at a time (timed per token), and (except in the last repeat) the recomputing window
+    runs one more forward pass over the ``size`` tokens before the next token
+    (``logits_to_keep=1``), as it would for every generated token. Returns one row per size:
+    medians of both (``repeats`` recompute samples, ``repeats * decode_tokens`` sink samples) and
+    their ratio.
     """
     need = max(cache_sizes) + repeats * decode_tokens
     if ids.dim() != 2 or ids.shape[0] != 1 or ids.shape[1] < need:
         raise ValueError(f"ids must be [1, T] with T >= {need}, got {tuple(ids.shape)}.")
+    if repeats < 1 or decode_tokens < 1:
+        raise ValueError(f"Need repeats >= 1 and decode_tokens >= 1, got {repeats}, {decode_tokens}.")
     device = model.device
     ids = ids.to(device)
     caches = {}
-    for size in cache_sizes:
-        cache = SinkCache(model, n_sink, size - n_sink)
-        for start in range(0, size, prefill_chunk):
-            model(input_ids=ids[:, start : min(start + prefill_chunk, size)], cache=cache,
-                  use_cache=True, logits_to_keep=1)  # fmt: skip
-        caches[size] = cache
     times: dict[int, dict[str, list[float]]] = {
         s: {"sink": [], "recompute": []} for s in cache_sizes
     }
-    for _ in range(repeats):
+    for size in cache_sizes:
+        cache = SinkCache(model, n_sink, size - n_sink)
+        start = time.perf_counter()
+        model(input_ids=ids[:, :size], cache=cache, use_cache=True, logits_to_keep=1)
+        times[size]["recompute"].append(time.perf_counter() - start)
+        caches[size] = cache
+    for repeat in range(repeats):
         for size in cache_sizes:
             cache = caches[size]
             for _ in range(decode_tokens):
@@ -145,6 +221,8 @@ def streaming_speed(
                 start = time.perf_counter()
                 model(input_ids=ids[:, t : t + 1], cache=cache, use_cache=True)
                 times[size]["sink"].append(time.perf_counter() - start)
+            if repeat == repeats - 1:
+                continue
             t = cache.seen
             start = time.perf_counter()
             model(input_ids=ids[:, t - size : t], logits_to_keep=1)
