@@ -10,10 +10,13 @@ allocated during the call, exact and independent of the load.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import os
 import statistics
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pandas as pd
 import torch
@@ -32,9 +35,24 @@ CLS, SEP = 101, 102  # BERT uncased ids, the global tokens of the random inputs
 Runner = Callable[[bool], None]  # run(train): forward, and backward too when train
 
 
+@contextlib.contextmanager
+def _silent_stderr() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null: the profiler's C++ side prints a line when it starts
+    and stops, which would otherwise land in a notebook's output."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def peak_mib(fn: Callable[[], None]) -> float:
     """Peak MiB of tensors allocated during ``fn()`` and alive at once (beyond those before it)."""
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _silent_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
     current = peak = 0
     for event in sorted(prof.events(), key=lambda e: e.time_range.start):
