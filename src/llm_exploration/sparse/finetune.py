@@ -23,7 +23,10 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 
+from llm_exploration.settings import Rule, check
 from llm_exploration.sparse.masks import global_token_mask
+
+READOUTS = ("cls", "mean")
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,16 @@ class Budget:
     head_learning_rate: float = 2e-3  # the new head
     warmup: float = 0.1  # share of the steps
     readout: str = "cls"
+
+    def __post_init__(self) -> None:
+        check(self, BUDGET_RULES)
+
+
+BUDGET_RULES: dict[str, Rule] = {
+    "steps": Rule(ge=1), "batch_size": Rule(ge=1), "learning_rate": Rule(gt=0),
+    "head_learning_rate": Rule(gt=0), "warmup": Rule(ge=0, lt=1), "readout": Rule(choices=READOUTS),
+}
+"""Ranges and allowed values of :class:`Budget` (types come from the annotations)."""
 
 
 class TopModel(nn.Module):
