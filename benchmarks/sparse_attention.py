@@ -20,7 +20,9 @@ from __future__ import annotations
 import argparse
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: a busy neighbour slows spinning threads
+os.environ.setdefault(
+    "OMP_WAIT_POLICY", "PASSIVE"
+)  # before torch: a busy neighbour slows spinning threads
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pandas as pd
@@ -34,9 +36,13 @@ def main() -> None:
     parser.add_argument("--lengths", type=int, nargs="+", default=[512, 1024, 2048, 4096])
     parser.add_argument("--window", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--scopes", nargs="+", default=["layer", "encoder"], choices=["layer", "encoder"])
+    parser.add_argument(
+        "--scopes", nargs="+", default=["layer", "encoder"], choices=["layer", "encoder"]
+    )
     parser.add_argument("--encoder-max-length", type=int, default=None)
-    parser.add_argument("--flex", action="store_true", help="also time FlexAttention (compiles per length)")
+    parser.add_argument(
+        "--flex", action="store_true", help="also time FlexAttention (compiles per length)"
+    )
     args = parser.parse_args()
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 20)
@@ -45,9 +51,13 @@ def main() -> None:
         f"{args.repeats} interleaved repeats (median); encoder: random-init BertModel with "
         "all-MiniLM-L6-v2's config and extended position embeddings"
     )
-    table = speed_table(args.lengths, args.window, args.repeats, tuple(args.scopes), args.encoder_max_length)
+    table = speed_table(
+        args.lengths, args.window, args.repeats, tuple(args.scopes), args.encoder_max_length
+    )
     for baseline in ("dense", "masked"):
-        print(f"\n{baseline} / sparse (speedup > 1: sparse faster; memory_ratio > 1: sparse smaller)")
+        print(
+            f"\n{baseline} / sparse (speedup > 1: sparse faster; memory_ratio > 1: sparse smaller)"
+        )
         print(ratios(table, baseline).round(3).to_string(index=False))
 
     if args.flex:
@@ -59,12 +69,22 @@ def main() -> None:
             for row in measure(variants, args.repeats, passes=("forward",)):
                 rows.append({"length": length, "compile_s": compile_s, **row})
         flex_table = pd.DataFrame(rows)
-        wide = flex_table.pivot_table(index=["length", "compile_s"], columns="variant", values="cpu_seconds")
-        print((1e3 * wide).round(1).rename(columns=lambda c: f"{c}_cpu_ms").reset_index().to_string(index=False))
+        wide = flex_table.pivot_table(
+            index=["length", "compile_s"], columns="variant", values="cpu_seconds"
+        )
+        print(
+            (1e3 * wide)
+            .round(1)
+            .rename(columns=lambda c: f"{c}_cpu_ms")
+            .reset_index()
+            .to_string(index=False)
+        )
 
     longest = table["length"].max()
     r = ratios(table).set_index(["scope", "pass", "length"])
-    print(f"\nGoals at {longest} tokens, whole encoder, forward+backward: >= 3x faster, <= dense peak memory")
+    print(
+        f"\nGoals at {longest} tokens, whole encoder, forward+backward: >= 3x faster, <= dense peak memory"
+    )
     for (scope, pass_name, length), row in r.iterrows():
         if length == longest:
             fast = "met" if min(row["speedup"], row["cpu_speedup"]) >= 3 else "NOT met"

@@ -32,13 +32,6 @@ SENTENCES = [
 
 
 @pytest.fixture(scope="module")
-def encoder():
-    """Its own copy: use_sparse_attention changes the model in place."""
-    model, tok = load_encoder("all-minilm-l6-v2", attn_implementation="sdpa")
-    return model.eval(), tok
-
-
-@pytest.fixture(scope="module")
 def batch(encoder):
     _, tok = encoder
     enc = tok(SENTENCES, padding=True, return_tensors="pt")
@@ -221,7 +214,9 @@ def test_all_dense_schedule_equals_the_unmodified_model(batch):
     lengths=st.lists(st.integers(1, 70), min_size=1, max_size=3),
     window=st.integers(0, 20),
     block=st.sampled_from([None, 1, 7, 16]),
-    kind=st.sampled_from(["window", "window+global", "window+global-keys", "window+global-queries"]),
+    kind=st.sampled_from(
+        ["window", "window+global", "window+global-keys", "window+global-queries"]
+    ),
     seed=st.integers(0, 2**16),
 )
 def test_banded_kernel_matches_masked_dense_sdpa(lengths, window, block, kind, seed):
@@ -234,7 +229,10 @@ def test_banded_kernel_matches_masked_dense_sdpa(lengths, window, block, kind, s
     valid = torch.arange(seq)[None] < torch.tensor(lengths)[:, None]
     glob = (torch.rand(batch_size, seq, generator=gen) < 0.15) if kind != "window" else None
     reference = F.scaled_dot_product_attention(
-        q, k, v, attn_mask=additive_mask(allowed(valid, kind, window, glob), q.dtype)  # type: ignore[arg-type]
+        q,
+        k,
+        v,
+        attn_mask=additive_mask(allowed(valid, kind, window, glob), q.dtype),  # type: ignore[arg-type]
     ).transpose(1, 2)
     out = banded_attention(
         q,

@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 import torch
 
-from llm_exploration.models import load_encoder
 from llm_exploration.sparse.attention import use_sparse_attention
 from llm_exploration.sparse.experiment import paired_seeds
 from llm_exploration.sparse.finetune import Budget, TopModel, train_top
@@ -22,25 +21,23 @@ TEXTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def encoder():
-    model, tok = load_encoder("all-minilm-l6-v2", attn_implementation="sdpa")
-    return model.eval(), tok
-
-
 def _ids(tok):
     return [tok(t)["input_ids"] for t in TEXTS]
 
 
 def test_encode_gives_each_text_what_it_gives_alone(encoder):
     model, tok = encoder
-    use_sparse_attention(model, schedule("window+global", 6), 2, [tok.cls_token_id, tok.sep_token_id], "sdpa")
+    use_sparse_attention(
+        model, schedule("window+global", 6), 2, [tok.cls_token_id, tok.sep_token_id], "sdpa"
+    )
     ids = _ids(tok)
     batched = encode(model, ids, tok.pad_token_id, batch_size=4, bf16=False, capture_layer=5)
     for i, x in enumerate(ids):
         alone = encode(model, [x], tok.pad_token_id, bf16=False)
         for r in ("cls", "mean"):
-            torch.testing.assert_close(batched.features[r][i], alone.features[r][0], rtol=1e-4, atol=1e-4)
+            torch.testing.assert_close(
+                batched.features[r][i], alone.features[r][0], rtol=1e-4, atol=1e-4
+            )
         assert batched.layer_inputs[i].shape == (len(x), model.config.hidden_size)
 
 
@@ -67,13 +64,29 @@ def test_top_layers_on_cached_inputs_reproduce_the_full_model(encoder):
 def test_train_top_learns_a_separable_toy_task_and_is_seeded(encoder):
     model, tok = encoder
     use_sparse_attention(model, schedule("window", 6), 2, [tok.cls_token_id], "sdpa")
-    texts = ["i love this so much", "what a wonderful day", "i hate this so much", "what a terrible day"] * 6
+    texts = [
+        "i love this so much",
+        "what a wonderful day",
+        "i hate this so much",
+        "what a terrible day",
+    ] * 6
     labels = torch.tensor([0, 0, 1, 1] * 6)
     ids = [tok(t)["input_ids"] for t in texts]
     enc = encode(model, ids, tok.pad_token_id, capture_layer=5)
     budget = Budget(steps=30, batch_size=8, readout="mean", head_learning_rate=1e-2)
-    runs = [train_top(model, 5, (enc.layer_inputs, ids, labels), (enc.layer_inputs, ids), 2, [tok.cls_token_id], budget, s)
-            for s in (0, 0, 1)]
+    runs = [
+        train_top(
+            model,
+            5,
+            (enc.layer_inputs, ids, labels),
+            (enc.layer_inputs, ids),
+            2,
+            [tok.cls_token_id],
+            budget,
+            s,
+        )
+        for s in (0, 0, 1)
+    ]
     assert (runs[0]["pred"] == labels).float().mean() > 0.9
     assert torch.equal(runs[0]["pred"], runs[1]["pred"]) and runs[0]["loss"] == runs[1]["loss"]
 
@@ -101,9 +114,20 @@ def test_attention_destinations_sum_to_one_and_respect_the_window(encoder):
 def test_paired_seeds_leaves_collapsed_runs_out_and_pairs_by_seed():
     rows = []
     for seed in range(5):
-        rows.append({"variant": "dense", "seed": seed, "macro_f1": 0.6 + 0.01 * seed, "collapsed": False})
-        rows.append({"variant": "sparse", "seed": seed, "macro_f1": 0.55 + 0.01 * seed, "collapsed": seed == 4})
+        rows.append(
+            {"variant": "dense", "seed": seed, "macro_f1": 0.6 + 0.01 * seed, "collapsed": False}
+        )
+        rows.append(
+            {
+                "variant": "sparse",
+                "seed": seed,
+                "macro_f1": 0.55 + 0.01 * seed,
+                "collapsed": seed == 4,
+            }
+        )
     out = paired_seeds(pd.DataFrame(rows)).set_index("variant")
     assert out.loc["sparse", "collapsed"] == 1 and out.loc["sparse", "pairs"] == 4
     assert out.loc["sparse", "delta"] == pytest.approx(-0.05)
-    assert out.loc["sparse", "delta_high"] == pytest.approx(-0.05)  # identical differences: no spread
+    assert out.loc["sparse", "delta_high"] == pytest.approx(
+        -0.05
+    )  # identical differences: no spread

@@ -20,7 +20,9 @@ def test_threads_have_the_length_labels_and_composition_asked_for():
     assert all(len(d) == 64 and d[0] == 1 and d[-1] == 2 for d in th.ids)
     assert torch.bincount(th.labels).tolist() == [10] * 4
     # tokens are the class id + 10: the label's tokens are the most frequent ones on average
-    share = torch.tensor([sum(t == 10 + y for t in d[1:-1]) / 62 for d, y in zip(th.ids, th.labels.tolist())])
+    share = torch.tensor(
+        [sum(t == 10 + y for t in d[1:-1]) / 62 for d, y in zip(th.ids, th.labels.tolist())]
+    )
     assert share.mean() > 0.4
     assert th.label_share(64).mean() == pytest.approx(share.mean().item(), abs=0.1)
     again = make_threads(ids, labels, n_docs=40, length=64, cls_id=1, sep_id=2, n_classes=4, seed=0)

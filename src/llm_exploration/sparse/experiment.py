@@ -38,24 +38,63 @@ class Variant:
         ids = {"[CLS]": tok.cls_token_id, "[SEP]": tok.sep_token_id}
         return [ids[g] for g in self.globals]
 
-    def switch(self, model: PreTrainedModel, tok, window: int, backend: Backend = "sdpa", seed: int = 0):
+    def switch(
+        self, model: PreTrainedModel, tok, window: int, backend: Backend = "sdpa", seed: int = 0
+    ):
         """Switch ``model`` (in place) to this variant; dense runs the same code path."""
         kinds = schedule(self.schedule, model.config.num_hidden_layers)
-        return use_sparse_attention(model, kinds, window, self.global_ids(tok) or [tok.cls_token_id], backend, seed)
+        return use_sparse_attention(
+            model, kinds, window, self.global_ids(tok) or [tok.cls_token_id], backend, seed
+        )
 
 
 VARIANTS = {
     v.name: v
     for v in [
         Variant("dense", "dense", (), "every layer dense (the model as pretrained)"),
-        Variant("window+global", "window+global", ("[CLS]", "[SEP]"), "Longformer-style: window, [CLS] and [SEP] global in both roles"),
+        Variant(
+            "window+global",
+            "window+global",
+            ("[CLS]", "[SEP]"),
+            "Longformer-style: window, [CLS] and [SEP] global in both roles",
+        ),
         Variant("window", "window", (), "window only, no global token"),
-        Variant("[CLS] key only", "window+global-keys", ("[CLS]",), "every token may attend to [CLS] (sink); [CLS] sees only its window"),
-        Variant("[CLS] query only", "window+global-queries", ("[CLS]",), "[CLS] sees every token (router); only its neighbours see it"),
-        Variant("[CLS] alone", "window+global", ("[CLS]",), "[CLS] global in both roles, [SEP] a plain token"),
-        Variant("[SEP] alone", "window+global", ("[SEP]",), "[SEP] global in both roles, [CLS] a plain token"),
-        Variant("ModernBERT-style", "modernbert", (), "dense layers 0 and 3, plain windows in the others"),
-        Variant("BigBird-style", "window+global+random", ("[CLS]", "[SEP]"), "window+global plus 2 random keys per query and layer"),
+        Variant(
+            "[CLS] key only",
+            "window+global-keys",
+            ("[CLS]",),
+            "every token may attend to [CLS] (sink); [CLS] sees only its window",
+        ),
+        Variant(
+            "[CLS] query only",
+            "window+global-queries",
+            ("[CLS]",),
+            "[CLS] sees every token (router); only its neighbours see it",
+        ),
+        Variant(
+            "[CLS] alone",
+            "window+global",
+            ("[CLS]",),
+            "[CLS] global in both roles, [SEP] a plain token",
+        ),
+        Variant(
+            "[SEP] alone",
+            "window+global",
+            ("[SEP]",),
+            "[SEP] global in both roles, [CLS] a plain token",
+        ),
+        Variant(
+            "ModernBERT-style",
+            "modernbert",
+            (),
+            "dense layers 0 and 3, plain windows in the others",
+        ),
+        Variant(
+            "BigBird-style",
+            "window+global+random",
+            ("[CLS]", "[SEP]"),
+            "window+global plus 2 random keys per query and layer",
+        ),
     ]
 }
 
@@ -92,8 +131,16 @@ class ProbeRun:
 
 
 def probe_variant(
-    model, tok, variant: Variant, window: int, train: Split, test: Split, n_classes: int,
-    capture_layer: int | None = None, backend: Backend = "sdpa", batch_size: int = 64,
+    model,
+    tok,
+    variant: Variant,
+    window: int,
+    train: Split,
+    test: Split,
+    n_classes: int,
+    capture_layer: int | None = None,
+    backend: Backend = "sdpa",
+    batch_size: int = 64,
     l2_grid: tuple[float, ...] = L2_GRID,
 ) -> ProbeRun:
     """Encode both splits under ``variant`` and fit one probe per readout."""
@@ -106,13 +153,21 @@ def probe_variant(
         preds[readout] = probe.predict(enc_test.features[readout])
         l2[readout] = probe.l2
     return ProbeRun(
-        variant.name, preds, l2, enc_train.cpu_seconds + enc_test.cpu_seconds,
-        enc_train.layer_inputs, enc_test.layer_inputs,
+        variant.name,
+        preds,
+        l2,
+        enc_train.cpu_seconds + enc_test.cpu_seconds,
+        enc_train.layer_inputs,
+        enc_test.layer_inputs,
     )
 
 
 def score_probes(
-    runs: list[ProbeRun], labels: torch.Tensor, n_classes: int, n_boot: int = 2000, reference: str = "dense"
+    runs: list[ProbeRun],
+    labels: torch.Tensor,
+    n_classes: int,
+    n_boot: int = 2000,
+    reference: str = "dense",
 ) -> pd.DataFrame:
     """One row per (variant, readout): macro-F1 and accuracy with bootstrap intervals, the paired
     difference to ``reference`` with its interval, and whether the run collapsed."""
@@ -123,21 +178,38 @@ def score_probes(
             f1 = stats.bootstrap(pred, labels, n_classes, "macro_f1", n_boot=n_boot)
             acc = stats.bootstrap(pred, labels, n_classes, "accuracy", n_boot=n_boot)
             row = {
-                "variant": run.variant, "readout": readout,
-                "macro_f1": f1["value"], "macro_f1_low": f1["low"], "macro_f1_high": f1["high"],
-                "accuracy": acc["value"], "accuracy_low": acc["low"], "accuracy_high": acc["high"],
-                "collapsed": stats.collapsed(pred, n_classes), "l2": run.l2[readout],
+                "variant": run.variant,
+                "readout": readout,
+                "macro_f1": f1["value"],
+                "macro_f1_low": f1["low"],
+                "macro_f1_high": f1["high"],
+                "accuracy": acc["value"],
+                "accuracy_low": acc["low"],
+                "accuracy_high": acc["high"],
+                "collapsed": stats.collapsed(pred, n_classes),
+                "l2": run.l2[readout],
             }
             if run.variant != reference:
-                d = stats.paired_bootstrap(pred, ref.predictions[readout], labels, n_classes, n_boot=n_boot)
+                d = stats.paired_bootstrap(
+                    pred, ref.predictions[readout], labels, n_classes, n_boot=n_boot
+                )
                 row.update(delta=d["value"], delta_low=d["low"], delta_high=d["high"])
             rows.append(row)
     return pd.DataFrame(rows)
 
 
 def finetune_seeds(
-    model, tok, runs: dict[str, ProbeRun], variants: list[str], first: int, train: Split, test: Split,
-    n_classes: int, budget: Budget, seeds: list[int], window: int,
+    model,
+    tok,
+    runs: dict[str, ProbeRun],
+    variants: list[str],
+    first: int,
+    train: Split,
+    test: Split,
+    n_classes: int,
+    budget: Budget,
+    seeds: list[int],
+    window: int,
 ) -> pd.DataFrame:
     """Fine-tune layers ``first ..`` of each variant from its cached inputs, once per seed.
 
@@ -147,25 +219,39 @@ def finetune_seeds(
     for name in variants:
         variant, run = VARIANTS[name], runs[name]
         if run.train_inputs is None:
-            raise ValueError(f"{name}: probe it with capture_layer={first} to cache the layer inputs.")
+            raise ValueError(
+                f"{name}: probe it with capture_layer={first} to cache the layer inputs."
+            )
         variant.switch(model, tok, window, "sdpa")
         for seed in seeds:
             out = train_top(
-                model, first, (run.train_inputs, train.ids, train.labels), (run.test_inputs, test.ids),
-                n_classes, variant.global_ids(tok) or [tok.cls_token_id], budget, seed,
+                model,
+                first,
+                (run.train_inputs, train.ids, train.labels),
+                (run.test_inputs, test.ids),
+                n_classes,
+                variant.global_ids(tok) or [tok.cls_token_id],
+                budget,
+                seed,
             )
             pred = out["pred"]
-            rows.append({
-                "variant": name, "seed": seed,
-                "macro_f1": float(stats.macro_f1(pred, test.labels, n_classes)),
-                "accuracy": float(stats.accuracy(pred, test.labels)),
-                "collapsed": stats.collapsed(pred, n_classes),
-                "loss": out["loss"], "cpu_seconds": out["cpu_seconds"],
-            })
+            rows.append(
+                {
+                    "variant": name,
+                    "seed": seed,
+                    "macro_f1": float(stats.macro_f1(pred, test.labels, n_classes)),
+                    "accuracy": float(stats.accuracy(pred, test.labels)),
+                    "collapsed": stats.collapsed(pred, n_classes),
+                    "loss": out["loss"],
+                    "cpu_seconds": out["cpu_seconds"],
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def paired_seeds(results: pd.DataFrame, metric: str = "macro_f1", reference: str = "dense") -> pd.DataFrame:
+def paired_seeds(
+    results: pd.DataFrame, metric: str = "macro_f1", reference: str = "dense"
+) -> pd.DataFrame:
     """Per variant: mean ``metric`` over seeds and the t-interval of its paired difference to
     ``reference`` (same seeds), counting collapsed runs; collapsed runs are kept out of means."""
     rows = []
@@ -174,7 +260,9 @@ def paired_seeds(results: pd.DataFrame, metric: str = "macro_f1", reference: str
         ok = group[~group["collapsed"]].set_index("seed")
         row = {"variant": name, "seeds": len(group), "collapsed": int(group["collapsed"].sum())}
         if len(ok) >= 2:
-            row.update({f"{metric}_{k}": v for k, v in stats.t_interval(ok[metric]).items() if k != "n"})
+            row.update(
+                {f"{metric}_{k}": v for k, v in stats.t_interval(ok[metric]).items() if k != "n"}
+            )
         if name != reference:
             common = ok.index.intersection(ref[~ref["collapsed"]].index)
             if len(common) >= 2:
@@ -184,7 +272,9 @@ def paired_seeds(results: pd.DataFrame, metric: str = "macro_f1", reference: str
     return pd.DataFrame(rows)
 
 
-def full_step_seconds(model_name: str, data: Split, n_classes: int, batch_size: int = 32, steps: int = 2) -> float:
+def full_step_seconds(
+    model_name: str, data: Split, n_classes: int, batch_size: int = 32, steps: int = 2
+) -> float:
     """CPU seconds of one full fine-tuning step (every layer, AdamW, bf16 autocast), median of
     ``steps`` after a warm-up: what a full fine-tune would cost per batch."""
     from transformers import AutoModelForSequenceClassification
@@ -192,7 +282,9 @@ def full_step_seconds(model_name: str, data: Split, n_classes: int, batch_size: 
     from llm_exploration.models import load_encoder
     from llm_exploration.sparse.probe import pad
 
-    model, tok = load_encoder(model_name, model_cls=AutoModelForSequenceClassification, num_labels=n_classes)
+    model, tok = load_encoder(
+        model_name, model_cls=AutoModelForSequenceClassification, num_labels=n_classes
+    )
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
     ids, mask = pad(data.ids[:batch_size], tok.pad_token_id)

@@ -45,8 +45,12 @@ class Budget:
 
 
 BUDGET_RULES: dict[str, Rule] = {
-    "steps": Rule(ge=1), "batch_size": Rule(ge=1), "learning_rate": Rule(gt=0),
-    "head_learning_rate": Rule(gt=0), "warmup": Rule(ge=0, lt=1), "readout": Rule(choices=READOUTS),
+    "steps": Rule(ge=1),
+    "batch_size": Rule(ge=1),
+    "learning_rate": Rule(gt=0),
+    "head_learning_rate": Rule(gt=0),
+    "warmup": Rule(ge=0, lt=1),
+    "readout": Rule(choices=READOUTS),
 }
 """Ranges and allowed values of :class:`Budget` (types come from the annotations)."""
 
@@ -143,7 +147,10 @@ def train_top(
 
 @torch.no_grad()
 def predict(
-    net: TopModel, data: tuple[list[torch.Tensor], list[list[int]]], global_ids: list[int], batch_size: int = 64
+    net: TopModel,
+    data: tuple[list[torch.Tensor], list[list[int]]],
+    global_ids: list[int],
+    batch_size: int = 64,
 ) -> torch.Tensor:
     """Predicted classes of cached inputs (eval mode, batches of similar length)."""
     inputs, ids = data
@@ -156,4 +163,3 @@ def predict(
         with torch.autocast("cpu", dtype=torch.bfloat16):
             pred[idx] = net(hidden, mask, glob).argmax(-1)
     return pred
-

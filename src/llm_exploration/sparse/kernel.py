@@ -79,7 +79,9 @@ class _Plan:
     def rows(self, t: torch.Tensor, start: int, count: int) -> torch.Tensor:
         """``(count, H, b, ...)``: the group's query rows (or output, log-sum-exp rows)."""
         b = self.block
-        return self._slice(t, start * b, (start + count) * b).unflatten(0, (count, b)).transpose(1, 2)
+        return (
+            self._slice(t, start * b, (start + count) * b).unflatten(0, (count, b)).transpose(1, 2)
+        )
 
     def put_rows(self, dst: torch.Tensor, src: torch.Tensor, start: int, count: int) -> None:
         """Write ``(count, H, b, ...)`` rows back into ``dst`` ``(n, H, ...)``."""
@@ -105,7 +107,11 @@ class _Plan:
         inside = lo >= 0 and hi <= self.n
         if inside and (band_ok is None or bool(band_ok[lo:hi].all())):
             return self.band.expand(count, 1, -1, -1)  # every key real: the shared band
-        ok = torch.ones(self.n, dtype=torch.bool, device=self.band.device) if band_ok is None else band_ok
+        ok = (
+            torch.ones(self.n, dtype=torch.bool, device=self.band.device)
+            if band_ok is None
+            else band_ok
+        )
         bias = _bias(self._slice(ok, lo, hi), self.band.dtype)  # out of range: masked
         return (self.band + bias.unfold(0, self.span, self.block)[:, None, :])[:, None]
 
@@ -146,7 +152,18 @@ class _Banded(torch.autograd.Function):
         out = torch.empty_like(q)
         lse = q.new_empty(q.shape[:3], dtype=torch.promote_types(q.dtype, torch.float32))
         for seq in _sequences(q, valid, slots, slot_ok, glob_keys):
-            _forward(seq, q[seq.i], k[seq.i], v[seq.i], out[seq.i], lse[seq.i], glob_queries, window, block, scale)
+            _forward(
+                seq,
+                q[seq.i],
+                k[seq.i],
+                v[seq.i],
+                out[seq.i],
+                lse[seq.i],
+                glob_queries,
+                window,
+                block,
+                scale,
+            )
         ctx.save_for_backward(q, k, v, valid, slots, slot_ok, out, lse)
         ctx.config = (glob_keys, glob_queries, window, block, scale)
         return out
@@ -160,8 +177,20 @@ class _Banded(torch.autograd.Function):
         for seq in _sequences(q, valid, slots, slot_ok, glob_keys):
             i = seq.i
             _backward(
-                seq, q[i], k[i], v[i], out[i], lse[i], d_out[i], dq[i], dk[i], dv[i],
-                glob_queries, window, block, scale,
+                seq,
+                q[i],
+                k[i],
+                v[i],
+                out[i],
+                lse[i],
+                d_out[i],
+                dq[i],
+                dk[i],
+                dv[i],
+                glob_queries,
+                window,
+                block,
+                scale,
             )
         return dq, dk, dv, *([None] * 8)
 
@@ -175,7 +204,11 @@ class _Sequence:
         self.globals = slots[i][slot_ok[i]]  # (G,) positions
         band_ok = self.valid
         if glob_keys and len(self.globals):  # the global keys are added once, not in the band
-            band_ok = torch.ones(n, dtype=torch.bool, device=device) if band_ok is None else band_ok.clone()
+            band_ok = (
+                torch.ones(n, dtype=torch.bool, device=device)
+                if band_ok is None
+                else band_ok.clone()
+            )
             band_ok[self.globals] = False
         self.band_ok = band_ok
         self.glob_keys = glob_keys and len(self.globals) > 0
@@ -338,7 +371,7 @@ def banded_attention(
     at least one key to attend to; a query with none (padding far from any real token) gets a
     finite average of its masked window, never NaN.
     """
-    batch, heads, seq, dim = query.shape
+    batch, _, seq, dim = query.shape
     if window < 0:
         raise ValueError(f"window must be >= 0, got {window}.")
     if dropout > 0:

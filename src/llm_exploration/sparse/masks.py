@@ -21,7 +21,7 @@ silently wrong with BERT's ``eager`` attention).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 
@@ -33,14 +33,7 @@ LayerKind = Literal[
     "window+global-queries",
     "window+global+random",
 ]
-LAYER_KINDS: tuple[str, ...] = (
-    "dense",
-    "window",
-    "window+global",
-    "window+global-keys",
-    "window+global-queries",
-    "window+global+random",
-)
+LAYER_KINDS: tuple[str, ...] = get_args(LayerKind)
 RANDOM_KEYS = 2  # BigBird-style random keys per query and layer
 SCHEDULES: tuple[str, ...] = (*LAYER_KINDS, "modernbert")
 

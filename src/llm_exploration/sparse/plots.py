@@ -12,7 +12,10 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from llm_exploration.sparse.flow import DESTINATIONS
 
-READOUT_STYLE = {"cls": ("#4c72b0", "o", "final [CLS] vector"), "mean": ("#dd8452", "s", "mean over tokens")}
+READOUT_STYLE = {
+    "cls": ("#4c72b0", "o", "final [CLS] vector"),
+    "mean": ("#dd8452", "s", "mean over tokens"),
+}
 DEST_COLOURS = dict(zip(DESTINATIONS, ["#c44e52", "#8172b3", "#55a868", "#4c72b0", "#cccccc"]))
 
 
@@ -25,8 +28,13 @@ def kind_masks(tokens: list[str], masks: dict[str, torch.Tensor], title: str) ->
     seq = len(tokens)
     ticks = [0, seq - 1]
     for ax, (name, mask) in zip(axes.flat, masks.items()):
-        ax.imshow(mask.numpy(), cmap=ListedColormap(["#f2f2f2", "#dd8452"]), vmin=0, vmax=1,
-                  interpolation="nearest")
+        ax.imshow(
+            mask.numpy(),
+            cmap=ListedColormap(["#f2f2f2", "#dd8452"]),
+            vmin=0,
+            vmax=1,
+            interpolation="nearest",
+        )
         ax.set_title(name, fontsize=10)
         ax.set_xticks(ticks, [tokens[0], tokens[-1]], fontsize=8)
         ax.set_yticks(ticks, [tokens[0], tokens[-1]], fontsize=8)
@@ -48,8 +56,16 @@ def flow_bars(flows: dict[str, pd.DataFrame]) -> Figure:
         wide = df.pivot(index="layer", columns="destination", values="share")[list(DESTINATIONS)]
         bottom = np.zeros(len(wide))
         for dest in DESTINATIONS:
-            ax.bar(wide.index, wide[dest], bottom=bottom, color=DEST_COLOURS[dest], width=0.8,
-                   label=dest, edgecolor="white", linewidth=0.4)
+            ax.bar(
+                wide.index,
+                wide[dest],
+                bottom=bottom,
+                color=DEST_COLOURS[dest],
+                width=0.8,
+                label=dest,
+                edgecolor="white",
+                linewidth=0.4,
+            )
             bottom += wide[dest].to_numpy()
         ax.set_title(name, fontsize=10)
         ax.set_xticks(wide.index)
@@ -57,13 +73,17 @@ def flow_bars(flows: dict[str, pd.DataFrame]) -> Figure:
         ax.set_ylim(0, 1)
     axes[0, 0].set_ylabel("share of a token's attention")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles[::-1], labels[::-1], loc="center left", bbox_to_anchor=(1.0, 0.55), fontsize=8)
+    fig.legend(
+        handles[::-1], labels[::-1], loc="center left", bbox_to_anchor=(1.0, 0.55), fontsize=8
+    )
     fig.tight_layout()
     return fig
 
 
 def probe_scores(
-    scores: dict[str, pd.DataFrame], majority: dict[str, float], order: list[str],
+    scores: dict[str, pd.DataFrame],
+    majority: dict[str, float],
+    order: list[str],
     title: str = "Frozen-encoder probes",
 ) -> Figure:
     """Macro-F1 with 95% bootstrap intervals per variant and readout, one panel per task.
@@ -72,8 +92,13 @@ def probe_scores(
     Collapsed runs (one class for most predictions) are drawn as a cross and named.
     """
     tasks = list(scores)
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.6 * len(tasks) + 1.4, 0.42 * len(order) + 1.5),
-                             sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1,
+        len(tasks),
+        figsize=(4.6 * len(tasks) + 1.4, 0.42 * len(order) + 1.5),
+        sharey=True,
+        squeeze=False,
+    )
     for ax, task in zip(axes[0], tasks):
         df = scores[task]
         present = [v for v in order if v in set(df["variant"])]
@@ -87,15 +112,34 @@ def probe_scores(
                 if row["variant"] not in y:
                     continue
                 yy = y[row["variant"]] + (0.16 if k == 0 else -0.16)
-                ax.errorbar(row["macro_f1"], yy,
-                            xerr=[[row["macro_f1"] - row["macro_f1_low"]], [row["macro_f1_high"] - row["macro_f1"]]],
-                            fmt="x" if row["collapsed"] else marker, color=colour, capsize=2, markersize=5,
-                            label=label if row["variant"] == present[0] else None)
+                ax.errorbar(
+                    row["macro_f1"],
+                    yy,
+                    xerr=[
+                        [row["macro_f1"] - row["macro_f1_low"]],
+                        [row["macro_f1_high"] - row["macro_f1"]],
+                    ],
+                    fmt="x" if row["collapsed"] else marker,
+                    color=colour,
+                    capsize=2,
+                    markersize=5,
+                    label=label if row["variant"] == present[0] else None,
+                )
                 if row["collapsed"]:
-                    ax.annotate("collapsed", (row["macro_f1"], yy), fontsize=7, xytext=(4, -3),
-                                textcoords="offset points")
-        ax.axvline(majority[task], color="black", linestyle=":", linewidth=1.2,
-                   label="always the majority class")
+                    ax.annotate(
+                        "collapsed",
+                        (row["macro_f1"], yy),
+                        fontsize=7,
+                        xytext=(4, -3),
+                        textcoords="offset points",
+                    )
+        ax.axvline(
+            majority[task],
+            color="black",
+            linestyle=":",
+            linewidth=1.2,
+            label="always the majority class",
+        )
         ax.set_yticks(list(y.values()), list(y.keys()))
         ax.set_xlabel("macro-F1 on the test split (95% interval)")
         ax.set_title(f"tweet_eval {task}")
@@ -106,23 +150,38 @@ def probe_scores(
     return fig
 
 
-def seed_scores(results: pd.DataFrame, summary: pd.DataFrame, majority: float, title: str) -> Figure:
+def seed_scores(
+    results: pd.DataFrame, summary: pd.DataFrame, majority: float, title: str
+) -> Figure:
     """Left: macro-F1 of every seed per variant (crosses: collapsed). Right: paired difference to
     dense, mean over seeds with its t-interval."""
     order = list(dict.fromkeys(results["variant"]))
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 0.5 * len(order) + 1.6), sharey=True)
     y = {v: len(order) - 1 - i for i, v in enumerate(order)}
     for _, row in results.iterrows():
-        left.plot(row["macro_f1"], y[row["variant"]], "x" if row["collapsed"] else "o",
-                  color="#c44e52" if row["collapsed"] else "#4c72b0", alpha=0.8, markersize=5)
+        left.plot(
+            row["macro_f1"],
+            y[row["variant"]],
+            "x" if row["collapsed"] else "o",
+            color="#c44e52" if row["collapsed"] else "#4c72b0",
+            alpha=0.8,
+            markersize=5,
+        )
     for _, row in summary.iterrows():
         if pd.notna(row.get("macro_f1_value")):
             left.plot(row["macro_f1_value"], y[row["variant"]], "|", color="black", markersize=16)
         if pd.notna(row.get("delta")):
-            right.errorbar(row["delta"], y[row["variant"]],
-                           xerr=[[row["delta"] - row["delta_low"]], [row["delta_high"] - row["delta"]]],
-                           fmt="o", color="#4c72b0", capsize=3)
-    left.axvline(majority, color="black", linestyle=":", linewidth=1.2, label="always the majority class")
+            right.errorbar(
+                row["delta"],
+                y[row["variant"]],
+                xerr=[[row["delta"] - row["delta_low"]], [row["delta_high"] - row["delta"]]],
+                fmt="o",
+                color="#4c72b0",
+                capsize=3,
+            )
+    left.axvline(
+        majority, color="black", linestyle=":", linewidth=1.2, label="always the majority class"
+    )
     left.set_yticks(list(y.values()), list(y.keys()))
     left.set_xlabel("macro-F1 (dots: seeds, bar: mean)")
     left.legend(fontsize=8, loc="lower left")
@@ -144,7 +203,9 @@ def cost_bars(cost: pd.DataFrame, title: str) -> Figure:
             sub = cost[cost["pass"] == p].set_index("variant")
             rel = sub[col] / sub.loc["dense", col]
             xs = np.arange(len(variants)) + (j - (len(passes) - 1) / 2) * width
-            ax.bar(xs, [rel[v] for v in variants], width, label=p, color=["#4c72b0", "#dd8452"][j % 2])
+            ax.bar(
+                xs, [rel[v] for v in variants], width, label=p, color=["#4c72b0", "#dd8452"][j % 2]
+            )
         ax.axhline(1, color="black", linewidth=0.8)
         ax.set_xticks(range(len(variants)), variants, rotation=15, ha="right")
         ax.set_ylabel(f"{label} / dense")
@@ -163,8 +224,13 @@ def speed_vs_length(table: pd.DataFrame, scope: str = "layer") -> Figure:
     styles = {"forward": "-", "forward+backward": "--"}
     for (variant, pass_name), group in sub.groupby(["variant", "pass"], sort=False):
         group = group.sort_values("length")
-        kw = {"color": colours[variant], "linestyle": styles[pass_name], "marker": "o", "markersize": 4,
-              "label": f"{variant}, {pass_name}"}
+        kw = {
+            "color": colours[variant],
+            "linestyle": styles[pass_name],
+            "marker": "o",
+            "markersize": 4,
+            "label": f"{variant}, {pass_name}",
+        }
         axes[0].plot(group["length"], 1e3 * group["cpu_seconds"], **kw)
         axes[1].plot(group["length"], group["peak_mib"], **kw)
     plain = FuncFormatter(lambda y, _: f"{y:g}")

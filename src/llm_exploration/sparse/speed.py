@@ -74,7 +74,9 @@ def _runner(forward: Callable[[], torch.Tensor], params: list[torch.Tensor]) -> 
     return run
 
 
-def layer_variants(length: int, window: int, heads: int = 12, head_dim: int = 32) -> dict[str, Runner]:
+def layer_variants(
+    length: int, window: int, heads: int = 12, head_dim: int = 32
+) -> dict[str, Runner]:
     """One attention layer (MiniLM's 12 heads x 32 dims): ``{variant: run}`` for :data:`VARIANTS`.
 
     ``run(train)`` runs the attention on random q/k/v of one sequence with [CLS] and [SEP]
@@ -98,7 +100,9 @@ def layer_variants(length: int, window: int, heads: int = 12, head_dim: int = 32
     return {name: _runner(kernel, [q, k, v]) for name, kernel in kernels.items()}
 
 
-def flex_layer(length: int, window: int, heads: int = 12, head_dim: int = 32) -> tuple[Runner, float]:
+def flex_layer(
+    length: int, window: int, heads: int = 12, head_dim: int = 32
+) -> tuple[Runner, float]:
     """FlexAttention (compiled, forward only) with the window+global pattern, and its compile time.
 
     Returns ``(run, compile_seconds)``; ``compile_seconds`` is the wall time of the first call

@@ -98,7 +98,9 @@ def bootstrap(
     if other is not None:
         values = values - score(other, labels, n_classes, w)
         point = point - score(other, labels, n_classes)
-    lo, hi = torch.quantile(values.double(), torch.tensor([(1 - level) / 2, (1 + level) / 2]).double())
+    lo, hi = torch.quantile(
+        values.double(), torch.tensor([(1 - level) / 2, (1 + level) / 2]).double()
+    )
     return {"value": float(point), "low": float(lo), "high": float(hi)}
 
 
@@ -130,7 +132,16 @@ def _betainc(a: float, b: float, x: float) -> float:
         return float(x >= 1)
     if x > (a + 1) / (a + b + 2):
         return 1 - _betainc(b, a, 1 - x)
-    front = math.exp(a * math.log(x) + b * math.log(1 - x) - math.lgamma(a) - math.lgamma(b) + math.lgamma(a + b)) / a
+    front = (
+        math.exp(
+            a * math.log(x)
+            + b * math.log(1 - x)
+            - math.lgamma(a)
+            - math.lgamma(b)
+            + math.lgamma(a + b)
+        )
+        / a
+    )
     f, c, d = 1.0, 1.0, 0.0
     for i in range(400):
         m = i // 2
