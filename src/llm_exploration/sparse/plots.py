@@ -51,7 +51,7 @@ def kind_masks(tokens: list[str], masks: dict[str, torch.Tensor], title: str) ->
 def flow_bars(flows: dict[str, pd.DataFrame]) -> Figure:
     """Stacked bars per layer: where a token's attention goes, one panel per variant."""
     n = len(flows)
-    fig, axes = plt.subplots(1, n, figsize=(2.3 * n + 1.2, 3.4), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(2.0 * n + 0.8, 3.4), sharey=True, squeeze=False)
     for ax, (name, df) in zip(axes[0], flows.items()):
         wide = df.pivot(index="layer", columns="destination", values="share")[list(DESTINATIONS)]
         bottom = np.zeros(len(wide))
@@ -92,17 +92,18 @@ def probe_scores(
     Collapsed runs (one class for most predictions) are drawn as a cross and named.
     """
     tasks = list(scores)
+    seen = set().union(*(set(df["variant"]) for df in scores.values()))
+    present = [v for v in order if v in seen]  # one row per variant, shared by every panel
+    y = {v: len(present) - 1 - i for i, v in enumerate(present)}
     fig, axes = plt.subplots(
         1,
         len(tasks),
-        figsize=(4.6 * len(tasks) + 1.4, 0.42 * len(order) + 1.5),
+        figsize=(3.9 * len(tasks) + 1.0, 0.42 * len(present) + 1.5),
         sharey=True,
         squeeze=False,
     )
     for ax, task in zip(axes[0], tasks):
         df = scores[task]
-        present = [v for v in order if v in set(df["variant"])]
-        y = {v: len(present) - 1 - i for i, v in enumerate(present)}
         for k, (readout, (colour, marker, label)) in enumerate(READOUT_STYLE.items()):
             sub = df[df["readout"] == readout]
             dense = sub.loc[sub["variant"] == "dense", "macro_f1"]
@@ -140,9 +141,9 @@ def probe_scores(
             linewidth=1.2,
             label="always the majority class",
         )
-        ax.set_yticks(list(y.values()), list(y.keys()))
         ax.set_xlabel("macro-F1 on the test split (95% interval)")
         ax.set_title(f"tweet_eval {task}")
+    axes[0, 0].set_yticks(list(y.values()), list(y.keys()))
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, -0.01))
     fig.suptitle(title, fontsize=11)
