@@ -21,11 +21,10 @@ from llm_exploration.grpo.config import RULES as GRPO_RULES
 from llm_exploration.grpo.config import GRPOConfig
 from llm_exploration.riddles.train import SETTING_RULES, RiddleGRPOSettings
 from llm_exploration.settings import Rule, SettingError
-from llm_exploration.sparse.finetune import BUDGET_RULES, RUN_RULES, Budget, Run
+from llm_exploration.sparse.finetune import BUDGET_RULES, Budget
 
-VALID_RUN = {"task": "emotion", "schedule": "dense", "window": 2, "seed": 0}
 CONFIGS = [(GRPOConfig, GRPO_RULES, {}), (RiddleGRPOSettings, SETTING_RULES, {}),
-           (Budget, BUDGET_RULES, {}), (Run, RUN_RULES, VALID_RUN)]
+           (Budget, BUDGET_RULES, {})]
 # Rules given by a test function: invalid values written by hand.
 BY_TEST = {"dataset": ["nope", "openai/gsm9k", ""], "devices": [0, -2],
            "output_dir": [""], "resume_from_checkpoint": ["missing.ckpt"],

@@ -10,24 +10,25 @@ from hypothesis import strategies as st
 from transformers import AttentionInterface
 
 from llm_exploration.models import load_encoder
-from llm_exploration.sparse.attention import banded_attention, use_sparse_attention
+from llm_exploration.sparse.attention import BACKENDS, use_sparse_attention
+from llm_exploration.sparse.kernel import banded_attention
 from llm_exploration.sparse.masks import additive_mask, allowed, schedule
 
-# every kind in one model, dense layers first and in the middle
-MIXED = ("dense", "window+global", "window", "dense", "window+global", "window")
+# every kind the banded kernel runs, in one model, dense layers first and in the middle
+MIXED = (
+    "dense",
+    "window+global",
+    "window",
+    "dense",
+    "window+global-keys",
+    "window+global-queries",
+)
 WINDOW = 2
 SENTENCES = [
     "the quick brown fox jumps over the lazy dog near the old river bank today",
     "sparse attention keeps the sinks",
     "short one",
 ]
-
-
-@pytest.fixture(scope="module")
-def encoder():
-    """Its own copy: use_sparse_attention changes the model in place."""
-    model, tok = load_encoder("all-minilm-l6-v2", attn_implementation="sdpa")
-    return model.eval(), tok
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,7 @@ def test_eager_weights_are_exactly_zero_on_masked_keys_in_every_layer(encoder, b
 
 def test_schedule_is_dense_in_dense_layers_and_sparse_elsewhere_for_every_example(encoder, batch):
     model, tok = encoder
-    kinds = schedule("every-3-dense", model.config.num_hidden_layers)
+    kinds = ("dense", "window+global", "window+global", "dense", "window+global", "window+global")
     use_sparse_attention(model, kinds, WINDOW, _globals(tok), backend="eager")
     with torch.no_grad():
         attentions = model(**batch, output_attentions=True).attentions
@@ -169,21 +170,31 @@ def test_padding_reaches_the_registered_function(encoder, batch, backend):
 
 
 @pytest.mark.parametrize(
-    "name", ["dense", "sparse", "sparse-no-globals", "first-2-dense", "every-3-dense"]
+    "name",
+    [
+        "dense",
+        "window+global",
+        "window",
+        "window+global-keys",
+        "window+global-queries",
+        "modernbert",
+        "window+global+random",
+    ],
 )
 def test_backends_agree_forward_and_backward(encoder, batch, name):
     model, tok = encoder
     kinds = schedule(name, model.config.num_hidden_layers)
     valid = batch["attention_mask"].bool()
     results = {}
-    for backend in ("eager", "sdpa", "banded"):
+    backends = ("eager", "sdpa") if name == "window+global+random" else BACKENDS
+    for backend in backends:
         use_sparse_attention(model, kinds, WINDOW, _globals(tok), backend=backend)
         model.zero_grad()
         hidden = model(**batch).last_hidden_state
         (hidden[valid] ** 2).mean().backward()
         grad = model.encoder.layer[0].attention.self.query.weight.grad.clone()
         results[backend] = (hidden[valid].detach(), grad)
-    for backend in ("sdpa", "banded"):
+    for backend in backends[1:]:
         torch.testing.assert_close(results[backend][0], results["eager"][0], rtol=1e-4, atol=1e-4)
         torch.testing.assert_close(results[backend][1], results["eager"][1], rtol=1e-3, atol=1e-5)
 
@@ -203,10 +214,12 @@ def test_all_dense_schedule_equals_the_unmodified_model(batch):
     lengths=st.lists(st.integers(1, 70), min_size=1, max_size=3),
     window=st.integers(0, 20),
     block=st.sampled_from([None, 1, 7, 16]),
-    with_globals=st.booleans(),
+    kind=st.sampled_from(
+        ["window", "window+global", "window+global-keys", "window+global-queries"]
+    ),
     seed=st.integers(0, 2**16),
 )
-def test_banded_kernel_matches_masked_dense_sdpa(lengths, window, block, with_globals, seed):
+def test_banded_kernel_matches_masked_dense_sdpa(lengths, window, block, kind, seed):
     gen = torch.Generator().manual_seed(seed)
     batch_size, seq = len(lengths), max(lengths)
     q, k, v = (
@@ -214,12 +227,24 @@ def test_banded_kernel_matches_masked_dense_sdpa(lengths, window, block, with_gl
         for _ in range(3)
     )
     valid = torch.arange(seq)[None] < torch.tensor(lengths)[:, None]
-    glob = (torch.rand(batch_size, seq, generator=gen) < 0.15) if with_globals else None
-    kind = "window+global" if with_globals else "window"
+    glob = (torch.rand(batch_size, seq, generator=gen) < 0.15) if kind != "window" else None
     reference = F.scaled_dot_product_attention(
-        q, k, v, attn_mask=additive_mask(allowed(valid, kind, window, glob), q.dtype)
+        q,
+        k,
+        v,
+        attn_mask=additive_mask(allowed(valid, kind, window, glob), q.dtype),  # type: ignore[arg-type]
     ).transpose(1, 2)
-    out = banded_attention(q, k, v, window, valid, glob, block_size=block)
+    out = banded_attention(
+        q,
+        k,
+        v,
+        window,
+        valid,
+        glob,
+        global_keys=kind != "window+global-queries",
+        global_queries=kind != "window+global-keys",
+        block_size=block,
+    )
     assert out.shape == reference.shape
     torch.testing.assert_close(out[valid], reference[valid])
     weights = torch.randn(out[valid].shape, generator=gen, dtype=torch.float64)

@@ -13,22 +13,25 @@ from llm_exploration.sparse.masks import (
     density,
     global_token_mask,
     layer_masks,
+    random_keys,
     receptive_field,
     schedule,
 )
 
+GLOBAL_KINDS = ["window+global", "window+global-keys", "window+global-queries"]
+
 
 def test_named_schedules_for_six_layers():
-    d, w = "dense", "window+global"
+    d, w = "dense", "window"
     assert schedule("dense", 6) == (d,) * 6
-    assert schedule("sparse", 6) == (w,) * 6
-    assert schedule("sparse-no-globals", 6) == ("window",) * 6
-    assert schedule("first-2-dense", 6) == (d, d, w, w, w, w)
-    assert schedule("every-3-dense", 6) == (d, w, w, d, w, w)
+    assert schedule("window+global", 6) == ("window+global",) * 6
+    assert schedule("window", 6) == (w,) * 6
+    # ModernBERT: a global layer every third layer from the first, plain windows in between
+    assert schedule("modernbert", 6) == (d, w, w, d, w, w)
 
 
 def test_unknown_schedule_names_the_valid_ones():
-    with pytest.raises(ValueError, match="every-<n>-dense"):
+    with pytest.raises(ValueError, match="modernbert"):
         schedule("mostly-dense", 6)
 
 
@@ -39,7 +42,9 @@ def _brute_force(
     for b, n in enumerate(lengths):
         for i in range(seq):
             for j in range(n):  # keys beyond the length are padding: never allowed
-                g = kind == "window+global" and (bool(glob[b, i]) and i < n or bool(glob[b, j]))
+                as_query = kind in ("window+global", "window+global-queries") and i < n
+                as_key = kind in ("window+global", "window+global-keys")
+                g = as_query and bool(glob[b, i]) or as_key and bool(glob[b, j])
                 out[b, i, j] = kind == "dense" or abs(i - j) <= window or g
     return out
 
@@ -48,7 +53,7 @@ def _brute_force(
 @given(
     lengths=st.lists(st.integers(1, 12), min_size=1, max_size=3),
     window=st.integers(0, 13),
-    kind=st.sampled_from(["dense", "window+global", "window"]),
+    kind=st.sampled_from(["dense", "window", *GLOBAL_KINDS]),
     data=st.data(),
 )
 def test_allowed_matches_the_definition(lengths, window, kind, data):
@@ -82,9 +87,33 @@ def test_dense_layer_uses_each_example_length_not_the_padded_length():
     assert (density(masks[2], valid) < 1).all()
 
 
-def test_window_plus_global_needs_the_global_tokens():
+@pytest.mark.parametrize("kind", [*GLOBAL_KINDS, "window+global+random"])
+def test_global_kinds_need_the_global_tokens(kind):
     with pytest.raises(ValueError, match="is_global"):
-        allowed(torch.ones(1, 4, dtype=torch.bool), "window+global", 1)
+        allowed(torch.ones(1, 4, dtype=torch.bool), kind, 1)
+
+
+def test_key_only_and_query_only_globals_split_the_two_roles():
+    valid = torch.ones(1, 9, dtype=torch.bool)
+    glob = torch.zeros(1, 9, dtype=torch.bool)
+    glob[0, 0] = True  # [CLS]
+    keys = allowed(valid, "window+global-keys", 1, glob)[0]
+    queries = allowed(valid, "window+global-queries", 1, glob)[0]
+    assert keys[:, 0].all() and keys[0].sum() == 2  # all attend to [CLS]; [CLS] sees its window
+    assert queries[0].all() and queries[:, 0].sum() == 2  # [CLS] sees all; only neighbours see it
+    both = allowed(valid, "window+global", 1, glob)[0]
+    assert torch.equal(both, keys | queries)
+
+
+def test_random_links_are_real_keys_fixed_by_the_seed_and_differ_between_layers():
+    valid = torch.tensor([[True] * 30, [True] * 20 + [False] * 10])
+    glob = torch.zeros(2, 30, dtype=torch.bool)
+    picked = random_keys(valid, 3, seed=5)
+    assert (picked.sum(-1) == 3).all() and not picked[1, :, 20:].any()
+    assert torch.equal(picked, random_keys(valid, 3, seed=5))
+    masks = layer_masks(["window+global+random"] * 2, valid, 1, glob)
+    window = allowed(valid, "window", 1)
+    assert (masks & ~window).any() and not torch.equal(masks[0], masks[1])
 
 
 def test_additive_mask_is_float_zero_or_dtype_minimum():

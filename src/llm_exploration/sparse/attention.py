@@ -17,13 +17,13 @@ Three backends compute the same thing:
 
 - ``"eager"``: the full score matrix plus a float additive mask; returns attention weights.
 - ``"sdpa"``: ``torch.nn.functional.scaled_dot_product_attention`` with the same float mask.
-- ``"banded"``: :func:`banded_attention`, which only computes the scores inside the window
-  (plus the global rows and columns), so time and memory grow linearly with length.
+- ``"banded"``: :func:`~llm_exploration.sparse.kernel.banded_attention`, which only computes
+  the scores inside the window (plus the global rows and columns), so time and memory grow
+  linearly with length. It has no random links and no attention dropout.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
 import torch
@@ -33,6 +33,7 @@ from transformers import AttentionInterface, PreTrainedModel
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface
 
+from llm_exploration.sparse.kernel import banded_attention
 from llm_exploration.sparse.masks import LayerKind, additive_mask, allowed, check_kinds
 
 Backend = Literal["eager", "sdpa", "banded"]
@@ -44,125 +45,6 @@ def implementation_name(backend: Backend) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"Unknown backend {backend!r}; valid: {', '.join(BACKENDS)}.")
     return f"sparse_{backend}"
-
-
-# ---------------------------------------------------------------------------------------------
-# The banded kernel
-# ---------------------------------------------------------------------------------------------
-
-
-def _global_slots(is_global: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Positions of the global tokens: ``(batch, G) long`` indices and ``(batch, G) bool`` validity.
-
-    ``G`` is the largest number of global tokens in one example; shorter lists are padded with
-    arbitrary non-global positions marked invalid. Positions are in ascending order.
-    """
-    n_global = int(is_global.sum(1).max())
-    order = torch.argsort((~is_global).to(torch.int8), dim=1, stable=True)[:, :n_global]
-    slot_valid = torch.arange(n_global, device=is_global.device) < is_global.sum(1, keepdim=True)
-    return order, slot_valid
-
-
-def banded_attention(
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor,
-    window: int,
-    valid: torch.Tensor | None = None,
-    is_global: torch.Tensor | None = None,
-    *,
-    scaling: float | None = None,
-    dropout: float = 0.0,
-    block_size: int | None = None,
-) -> torch.Tensor:
-    """Window attention ``|i - j| <= window`` plus global tokens, without the full score matrix.
-
-    ``query``, ``key``, ``value``: ``(batch, heads, seq, head_dim)``. ``valid``: ``(batch, seq)
-    bool``, False on padding keys. ``is_global``: ``(batch, seq) bool`` or None (no globals).
-    Returns ``(batch, seq, heads, head_dim)`` (the layout transformers' attention functions return).
-
-    Queries are cut into blocks of ``block_size`` (default ``max(2 * window, 64)``, at most the
-    length); each block attends to its ``block + 2 * window`` neighbouring keys plus the global
-    keys, in one batched SDPA call with a small float mask. Global queries attend to every key
-    in a second SDPA call. Cost: ``O(seq * (block + 2 * window + n_global))`` instead of
-    ``O(seq ** 2)``. Same result as the masked dense computation (up to float rounding) on every
-    query that has at least one key to attend to.
-    """
-    batch, heads, seq, dim = query.shape
-    if window < 0:
-        raise ValueError(f"window must be >= 0, got {window}.")
-    if valid is None:
-        valid = torch.ones(batch, seq, dtype=torch.bool, device=query.device)
-    glob = is_global & valid if is_global is not None else None
-    if glob is not None and not glob.any():
-        glob = None
-    block = block_size or min(max(2 * window, 64), seq)
-    n_blocks = math.ceil(seq / block)
-    padded = n_blocks * block
-    span = block + 2 * window
-
-    # Work in (batch, seq, heads, dim), the layout the projections produced.
-    q, k, v = (t.transpose(1, 2) for t in (query, key, value))
-    q_blocks = F.pad(q, (0, 0, 0, 0, 0, padded - seq)).view(batch, n_blocks, block, heads, dim)
-    q_blocks = q_blocks.transpose(2, 3)  # (batch, blocks, heads, block, dim)
-
-    def windows(t: torch.Tensor) -> torch.Tensor:  # (batch, seq, heads, dim) -> (b, nb, h, span, d)
-        t = F.pad(t, (0, 0, 0, 0, window, padded - seq + window))
-        return t.unfold(1, span, block).permute(0, 1, 2, 4, 3)
-
-    k_win, v_win = windows(k), windows(v)
-    band_keys = valid if glob is None else valid & ~glob  # globals are added once, below
-    key_ok = F.pad(band_keys, (window, padded - seq + window), value=False).unfold(1, span, block)
-    r = torch.arange(block, device=query.device)[:, None]
-    s = torch.arange(span, device=query.device)[None, :]
-    band = (s - r >= 0) & (s - r <= 2 * window)  # key s of a block is within the window of query r
-    ok = band[None, None] & key_ok[:, :, None, :]  # (batch, blocks, block, span)
-
-    if glob is not None:
-        slots, slot_ok = _global_slots(glob)  # (batch, G)
-        n_global = slots.shape[1]
-        idx = slots[:, :, None, None].expand(batch, n_global, heads, dim)
-        k_glob = (
-            k.gather(1, idx).transpose(1, 2)[:, None].expand(batch, n_blocks, heads, n_global, dim)
-        )
-        v_glob = (
-            v.gather(1, idx).transpose(1, 2)[:, None].expand(batch, n_blocks, heads, n_global, dim)
-        )
-        k_win = torch.cat([k_win, k_glob], dim=3)
-        v_win = torch.cat([v_win, v_glob], dim=3)
-        ok = torch.cat(
-            [ok, slot_ok[:, None, None, :].expand(batch, n_blocks, block, n_global)], dim=3
-        )
-
-    keys = k_win.shape[3]
-    out = F.scaled_dot_product_attention(
-        q_blocks.reshape(batch * n_blocks, heads, block, dim),
-        k_win.reshape(batch * n_blocks, heads, keys, dim),
-        v_win.reshape(batch * n_blocks, heads, keys, dim),
-        attn_mask=additive_mask(ok.reshape(batch * n_blocks, block, keys), query.dtype),
-        dropout_p=dropout,
-        scale=scaling,
-    )  # (batch * blocks, heads, block, dim)
-    out = (
-        out.view(batch, n_blocks, heads, block, dim)
-        .transpose(2, 3)
-        .reshape(batch, padded, heads, dim)
-    )
-    out = out[:, :seq]
-
-    if glob is not None:  # global queries see every real key
-        q_glob = q.gather(1, idx).transpose(1, 2)  # (batch, heads, G, dim)
-        out_glob = F.scaled_dot_product_attention(
-            q_glob,
-            key,
-            value,
-            attn_mask=additive_mask(valid[:, None, :], query.dtype),  # (batch, 1, 1, seq)
-            dropout_p=dropout,
-            scale=scaling,
-        ).transpose(1, 2)  # (batch, G, heads, dim)
-        b_idx, slot = slot_ok.nonzero(as_tuple=True)
-        out = out.index_put((b_idx, slots[b_idx, slot]), out_glob[b_idx, slot])
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,9 +101,9 @@ def _make_attention(backend: Backend):
                 f"prepared mask of shape {tuple(attention_mask.shape)}. Pass attention_mask as "
                 "the tokenizer returns it: the schedule builds each layer's mask itself."
             )
-        if kind == "window+global" and global_mask is None:
+        if kind.startswith("window+global") and global_mask is None:
             raise ValueError(
-                "A window+global layer needs global_mask (batch, seq) bool. Switch the model with "
+                f"A {kind} layer needs global_mask (batch, seq) bool. Switch the model with "
                 "use_sparse_attention(), whose hook derives it from input_ids, or pass global_mask=."
             )
         if backend == "banded":
@@ -234,19 +116,28 @@ def _make_attention(backend: Backend):
                 return sdpa_attention_forward(
                     module, query, key, value, pad, dropout=dropout, scaling=scaling
                 )
-            glob = global_mask if kind == "window+global" else None
+            if kind == "window+global+random":
+                raise ValueError(
+                    "The banded backend has no random links: use backend='sdpa' or 'eager' for a "
+                    "window+global+random layer."
+                )
             out = banded_attention(
                 query,
                 key,
                 value,
                 config.sparse_window,
                 valid,
-                glob,
+                None if kind == "window" else global_mask,
+                global_keys=kind != "window+global-queries",
+                global_queries=kind != "window+global-keys",
                 scaling=scaling,
                 dropout=dropout,
             )
             return out, None
-        mask = additive_mask(allowed(valid, kind, config.sparse_window, global_mask), query.dtype)
+        seed = config.sparse_seed + module.layer_idx
+        mask = additive_mask(
+            allowed(valid, kind, config.sparse_window, global_mask, seed), query.dtype
+        )
         if backend == "eager":
             return _eager(module, query, key, value, mask, scaling, dropout)
         return sdpa_attention_forward(
@@ -268,11 +159,13 @@ def use_sparse_attention(
     window: int,
     global_ids: list[int],
     backend: Backend = "banded",
+    seed: int = 0,
 ) -> PreTrainedModel:
     """Switch ``model`` (in place) to one attention kind per layer; returns the model.
 
-    ``kinds``: e.g. ``masks.schedule("every-3-dense", model.config.num_hidden_layers)``.
+    ``kinds``: e.g. ``masks.schedule("modernbert", model.config.num_hidden_layers)``.
     ``global_ids``: token ids that are global (e.g. ``[tok.cls_token_id, tok.sep_token_id]``).
+    ``seed``: layer ``i`` draws its random links (``window+global+random``) with ``seed + i``.
     Calling it again replaces the previous schedule.
     """
     name = implementation_name(backend)
@@ -281,6 +174,7 @@ def use_sparse_attention(
         raise ValueError(f"window must be >= 0, got {window}.")
     model.config.sparse_layers = list(kinds)
     model.config.sparse_window = int(window)
+    model.config.sparse_seed = int(seed)
     model.set_attn_implementation(name)
     ids = torch.tensor(sorted(set(global_ids)))
 

@@ -1,190 +1,165 @@
-"""Fine-tune a BERT-style encoder for tweet classification under an attention schedule.
+"""Fine-tune the top layers of an encoder under a schedule, on cached inputs, with seeds.
 
-One run = (task, schedule, window, seed): load the encoder with a fresh classification head,
-switch it to the schedule with :func:`~llm_exploration.sparse.attention.use_sparse_attention`,
-train with the transformers ``Trainer`` on a subset of ``cardiffnlp/tweet_eval`` and score
-accuracy and macro-F1 on a subset of its test split.
+The layers below ``first`` stay frozen (in the schedule they were switched to), so their output
+for every text is computed once, by :func:`~llm_exploration.sparse.probe.encode` with
+``capture_layer=first``, and shared by every seed. Each run copies layers ``first ..`` with
+their attention (the copy keeps the schedule: it lives on the layers' config), puts a fresh
+linear head on a readout (the final [CLS] vector or the mean over real tokens), and trains both
+with AdamW, a linear warm-up and decay, dropout on, class-balanced cross-entropy. The seed sets
+the head's initialisation, the order of the batches and the dropout: a paired comparison
+between schedules uses the same seeds.
+
+With ``first = 0`` this is a full fine-tune of the encoder layers (embeddings frozen).
 """
 
 from __future__ import annotations
 
-import tempfile
+import copy
 import time
-from dataclasses import asdict, dataclass
-from functools import lru_cache
+from dataclasses import dataclass
 
-import datasets
-import pandas as pd
 import torch
-from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
-from transformers import (
-    AutoModelForSequenceClassification,
-    DataCollatorWithPadding,
-    PreTrainedTokenizerBase,
-    PrinterCallback,
-    Trainer,
-    TrainingArguments,
-    set_seed,
-)
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
 
-from llm_exploration.data import load_dataset
-from llm_exploration.models import load_encoder
 from llm_exploration.settings import Rule, check
-from llm_exploration.sparse.attention import Backend, use_sparse_attention
-from llm_exploration.sparse.masks import SCHEDULE_NAMES, schedule
+from llm_exploration.sparse.masks import global_token_mask
 
-DATASET = "cardiffnlp/tweet_eval"
-TASKS = ("offensive", "emotion")
+READOUTS = ("cls", "mean")
 
 
 @dataclass(frozen=True)
 class Budget:
-    """How much data and compute one run gets (set per profile)."""
+    """How much training one run gets (set per profile)."""
 
-    train_size: int = 2000
-    eval_size: int = 600
-    epochs: float = 1.0
-    batch_size: int = 32
-    learning_rate: float = 1e-4  # the encoder
-    head_learning_rate: float = 2e-3  # pooler + classifier: new or unused weights learn faster
-    max_length: int = 64
-    model: str = "all-minilm-l6-v2"
-    backend: Backend = "banded"
+    steps: int = 300
+    batch_size: int = 16
+    learning_rate: float = 1e-4  # the encoder layers
+    head_learning_rate: float = 2e-3  # the new head
+    warmup: float = 0.1  # share of the steps
+    readout: str = "cls"
 
     def __post_init__(self) -> None:
         check(self, BUDGET_RULES)
 
 
-@dataclass(frozen=True)
-class Run:
-    task: str  # a tweet_eval config: "offensive" or "emotion"
-    schedule: str  # a masks.schedule name, e.g. "every-3-dense"
-    window: int
-    seed: int
-
-    def __post_init__(self) -> None:
-        check(self, RUN_RULES)
-
-
-def _is_schedule(name: str) -> bool:
-    try:
-        schedule(name, 12)
-    except ValueError:
-        return False
-    return True
-
-
 BUDGET_RULES: dict[str, Rule] = {
-    "train_size": Rule(ge=1), "eval_size": Rule(ge=1), "epochs": Rule(gt=0), "batch_size": Rule(ge=1),
-    "learning_rate": Rule(gt=0), "head_learning_rate": Rule(gt=0), "max_length": Rule(ge=2),
+    "steps": Rule(ge=1),
+    "batch_size": Rule(ge=1),
+    "learning_rate": Rule(gt=0),
+    "head_learning_rate": Rule(gt=0),
+    "warmup": Rule(ge=0, lt=1),
+    "readout": Rule(choices=READOUTS),
 }
-RUN_RULES: dict[str, Rule] = {
-    "task": Rule(choices=TASKS), "window": Rule(ge=0), "seed": Rule(ge=0),
-    "schedule": Rule(test=_is_schedule, expected="a schedule name: " + ", ".join(SCHEDULE_NAMES)),
-}
-"""Ranges and allowed values of :class:`Budget` and :class:`Run` (types come from the annotations)."""
+"""Ranges and allowed values of :class:`Budget` (types come from the annotations)."""
 
 
-@lru_cache(maxsize=8)
-def tweets(task: str, split: str, size: int) -> datasets.Dataset:
-    """The first ``size`` rows of a fixed shuffle (seed 0) of one tweet_eval split."""
-    if task not in TASKS:
-        raise ValueError(f"Unknown task {task!r}; valid: {', '.join(TASKS)}.")
-    data = load_dataset(DATASET, task, split=split).shuffle(seed=0)
-    return data.select(range(min(size, len(data))))
+class TopModel(nn.Module):
+    """Encoder layers ``first ..`` plus a linear head on a readout."""
+
+    def __init__(self, model: PreTrainedModel, first: int, n_classes: int, readout: str):
+        super().__init__()
+        if readout not in ("cls", "mean"):
+            raise ValueError(f"readout must be 'cls' or 'mean', got {readout!r}.")
+        self.layers = copy.deepcopy(model.base_model.encoder.layer[first:])
+        self.head = nn.Linear(model.config.hidden_size, n_classes)
+        self.readout = readout
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor, global_mask: torch.Tensor):
+        padding = mask.bool()[:, None, None, :]  # the compact mask the sparse functions expect
+        for layer in self.layers:
+            hidden = layer(hidden, padding, global_mask=global_mask)
+        if self.readout == "cls":
+            pooled = hidden[:, 0]
+        else:
+            m = mask[..., None].to(hidden.dtype)
+            pooled = (hidden * m).sum(1) / m.sum(1)
+        return self.head(pooled.float())
 
 
-def num_labels(task: str) -> int:
-    return max(tweets(task, "train", 10**9)["label"]) + 1
+def _batch(inputs: list[torch.Tensor], ids: list[list[int]], idx: list[int], global_ids: list[int]):
+    longest = max(len(ids[i]) for i in idx)
+    hidden = torch.zeros(len(idx), longest, inputs[idx[0]].shape[-1])
+    mask = torch.zeros(len(idx), longest, dtype=torch.long)
+    tokens = torch.zeros(len(idx), longest, dtype=torch.long)
+    for j, i in enumerate(idx):
+        n = len(ids[i])
+        hidden[j, :n] = inputs[i].float()
+        mask[j, :n] = 1
+        tokens[j, :n] = torch.tensor(ids[i])
+    return hidden, mask, global_token_mask(tokens, global_ids) & mask.bool()
 
 
-_ENCODED: dict[tuple, datasets.Dataset] = {}
+def train_top(
+    model: PreTrainedModel,
+    first: int,
+    train: tuple[list[torch.Tensor], list[list[int]], torch.Tensor],
+    test: tuple[list[torch.Tensor], list[list[int]]],
+    n_classes: int,
+    global_ids: list[int],
+    budget: Budget,
+    seed: int,
+) -> dict:
+    """One run. ``train`` = (cached layer inputs, token ids, labels); ``test`` = (inputs, ids).
 
-
-def encoded(
-    tok: PreTrainedTokenizerBase, task: str, split: str, size: int, max_length: int
-) -> datasets.Dataset:
-    """:func:`tweets` tokenized (cached per tokenizer, so a grid of runs tokenizes once)."""
-    key = (tok.name_or_path, task, split, size, max_length)
-    if key not in _ENCODED:
-        _ENCODED[key] = tweets(task, split, size).map(
-            lambda b: tok(b["text"], truncation=True, max_length=max_length),
-            batched=True,
-            remove_columns=["text"],
-        )
-    return _ENCODED[key]
-
-
-def finetune(run: Run, budget: Budget) -> dict:
-    """Train one run and return its settings with ``accuracy``, ``macro_f1`` and ``seconds``."""
-    set_seed(run.seed)  # the classification head's initialisation
-    n_labels = num_labels(run.task)
-    model, tok = load_encoder(
-        budget.model, model_cls=AutoModelForSequenceClassification, num_labels=n_labels
+    Returns ``{"pred": test predictions, "loss": last-50-step mean loss, "cpu_seconds"}``.
+    """
+    inputs, ids, labels = train
+    torch.manual_seed(seed)
+    net = TopModel(model, first, n_classes, budget.readout)
+    net.train()
+    body = [p for n, p in net.named_parameters() if not n.startswith("head")]
+    opt = torch.optim.AdamW(
+        [{"params": body}, {"params": net.head.parameters(), "lr": budget.head_learning_rate}],
+        lr=budget.learning_rate,
+        weight_decay=0.01,
     )
-    kinds = schedule(run.schedule, model.config.num_hidden_layers)
-    use_sparse_attention(
-        model, kinds, run.window, [tok.cls_token_id, tok.sep_token_id], budget.backend
+    warm = max(1, int(budget.warmup * budget.steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (budget.steps - s) / (budget.steps - warm)))
     )
-
-    train = encoded(tok, run.task, "train", budget.train_size, budget.max_length)
-    test = encoded(tok, run.task, "test", budget.eval_size, budget.max_length)
-    with tempfile.TemporaryDirectory() as out:
-        args = TrainingArguments(
-            output_dir=out,
-            per_device_train_batch_size=budget.batch_size,
-            per_device_eval_batch_size=128,
-            num_train_epochs=budget.epochs,
-            learning_rate=budget.learning_rate,
-            warmup_steps=0.1,
-            seed=run.seed,
-            use_cpu=not torch.cuda.is_available(),
-            report_to="none",
-            save_strategy="no",
-            logging_strategy="no",
-            disable_tqdm=True,
-            bf16=True,  # autocast: matmuls in bfloat16 (AMX on recent Xeons), weights in float32
-            train_sampling_strategy="group_by_length",  # less padding: tweets are 10 to 60 tokens
-        )
-        head = [p for n, p in model.named_parameters() if "classifier" in n or "pooler" in n]
-        body = [p for n, p in model.named_parameters() if not ("classifier" in n or "pooler" in n)]
-        optimizer = torch.optim.AdamW(
-            [{"params": body}, {"params": head, "lr": budget.head_learning_rate}],
-            lr=budget.learning_rate,
-            weight_decay=0.01,
-        )
-        trainer = Trainer(
-            model=model,
-            args=args,
-            train_dataset=train,
-            data_collator=DataCollatorWithPadding(tok),
-            optimizers=(optimizer, None),  # Trainer adds the warmup + linear decay schedule
-        )
-        trainer.remove_callback(PrinterCallback)  # no metric dicts printed into the post
-        start = time.perf_counter()
-        trainer.train()
-        seconds = time.perf_counter() - start
-        pred = trainer.predict(test)
-    logits, labels = torch.as_tensor(pred.predictions), torch.as_tensor(pred.label_ids)
+    counts = torch.bincount(labels, minlength=n_classes).clamp_min(1).float()
+    class_weight = len(labels) / (n_classes * counts)
+    gen = torch.Generator().manual_seed(seed)
+    order: list[int] = []
+    losses = []
+    start = time.process_time()
+    for _ in range(budget.steps):
+        if len(order) < budget.batch_size:
+            order += torch.randperm(len(labels), generator=gen).tolist()
+        idx, order = order[: budget.batch_size], order[budget.batch_size :]
+        hidden, mask, glob = _batch(inputs, ids, idx, global_ids)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = net(hidden, mask, glob)
+        loss = F.cross_entropy(logits.float(), labels[idx], weight=class_weight)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
     return {
-        **asdict(run),
-        "accuracy": multiclass_accuracy(
-            logits, labels, num_classes=n_labels, average="micro"
-        ).item(),
-        "macro_f1": multiclass_f1_score(
-            logits, labels, num_classes=n_labels, average="macro"
-        ).item(),
-        "seconds": seconds,
+        "pred": predict(net, test, global_ids),
+        "loss": sum(losses[-50:]) / len(losses[-50:]),
+        "cpu_seconds": time.process_time() - start,
     }
 
 
-def run_grid(runs: list[Run], budget: Budget) -> pd.DataFrame:
-    """Every run, one row each (in order)."""
-    return pd.DataFrame([finetune(run, budget) for run in runs])
-
-
-def summarize(results: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Mean and standard deviation (over seeds) of accuracy and macro-F1 per group."""
-    agg = results.groupby(by, sort=False)[["accuracy", "macro_f1"]].agg(["mean", "std"])
-    agg.columns = [f"{metric}_{stat}" for metric, stat in agg.columns]
-    return agg.assign(seeds=results.groupby(by, sort=False).size()).reset_index()
+@torch.no_grad()
+def predict(
+    net: TopModel,
+    data: tuple[list[torch.Tensor], list[list[int]]],
+    global_ids: list[int],
+    batch_size: int = 64,
+) -> torch.Tensor:
+    """Predicted classes of cached inputs (eval mode, batches of similar length)."""
+    inputs, ids = data
+    net.eval()
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    pred = torch.zeros(len(ids), dtype=torch.long)
+    for s in range(0, len(order), batch_size):
+        idx = order[s : s + batch_size]
+        hidden, mask, glob = _batch(inputs, ids, idx, global_ids)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            pred[idx] = net(hidden, mask, glob).argmax(-1)
+    return pred

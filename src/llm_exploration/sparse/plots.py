@@ -1,8 +1,7 @@
-"""Figures for the sparse-attention post: masks, accuracy, window sweep, speed."""
+"""Figures for the sparse-attention post: masks, attention flow, probe and fine-tune scores, cost."""
 
 from __future__ import annotations
 
-import altair as alt
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -11,168 +10,209 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-KIND_COLOURS = {"dense": "#4c72b0", "window+global": "#dd8452", "window": "#c44e52"}
-SCHEDULE_COLOURS = {
-    "dense": "#4c72b0",
-    "sparse": "#dd8452",
-    "sparse-no-globals": "#c44e52",
-    "first-2-dense": "#55a868",
-    "every-3-dense": "#8172b3",
+from llm_exploration.sparse.flow import DESTINATIONS
+
+READOUT_STYLE = {
+    "cls": ("#4c72b0", "o", "final [CLS] vector"),
+    "mean": ("#dd8452", "s", "mean over tokens"),
 }
+DEST_COLOURS = dict(zip(DESTINATIONS, ["#c44e52", "#8172b3", "#55a868", "#4c72b0", "#cccccc"]))
 
 
-def mask_grid(
-    tokens: list[str], masks: dict[str, torch.Tensor], kinds: dict[str, tuple[str, ...]]
-) -> Figure:
-    """One row per schedule, one column per layer: who may attend to whom in one sentence.
-
-    ``masks[name]``: ``(layers, seq, seq) bool`` for one sentence (no padding).
-    """
-    names = list(masks)
-    n_layers = next(iter(masks.values())).shape[0]
+def kind_masks(tokens: list[str], masks: dict[str, torch.Tensor], title: str) -> Figure:
+    """One panel per layer kind: who may attend to whom in one text (``(seq, seq) bool`` each)."""
+    n = len(masks)
+    cols = 3
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(8.4, 2.9 * rows), squeeze=False)
     seq = len(tokens)
-    fig, axes = plt.subplots(
-        len(names),
-        n_layers,
-        figsize=(1.4 * n_layers + 1.1, 1.45 * len(names) + 0.6),
-        squeeze=False,
-        sharex=True,
-        sharey=True,
-    )
-    for row, name in enumerate(names):
-        for layer in range(n_layers):
-            ax = axes[row, layer]
-            kind = kinds[name][layer]
-            cmap = ListedColormap(["#f4f4f4", KIND_COLOURS[kind]])
-            ax.imshow(
-                masks[name][layer].numpy(), cmap=cmap, vmin=0, vmax=1, interpolation="nearest"
+    ticks = [0, seq - 1]
+    for ax, (name, mask) in zip(axes.flat, masks.items()):
+        ax.imshow(
+            mask.numpy(),
+            cmap=ListedColormap(["#f2f2f2", "#dd8452"]),
+            vmin=0,
+            vmax=1,
+            interpolation="nearest",
+        )
+        ax.set_title(name, fontsize=10)
+        ax.set_xticks(ticks, [tokens[0], tokens[-1]], fontsize=8)
+        ax.set_yticks(ticks, [tokens[0], tokens[-1]], fontsize=8)
+        ax.grid(False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    axes[-1, 0].set_xlabel("key (attended to)")
+    axes[-1, 0].set_ylabel("query (attending)")
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def flow_bars(flows: dict[str, pd.DataFrame]) -> Figure:
+    """Stacked bars per layer: where a token's attention goes, one panel per variant."""
+    n = len(flows)
+    fig, axes = plt.subplots(1, n, figsize=(2.0 * n + 0.8, 3.4), sharey=True, squeeze=False)
+    for ax, (name, df) in zip(axes[0], flows.items()):
+        wide = df.pivot(index="layer", columns="destination", values="share")[list(DESTINATIONS)]
+        bottom = np.zeros(len(wide))
+        for dest in DESTINATIONS:
+            ax.bar(
+                wide.index,
+                wide[dest],
+                bottom=bottom,
+                color=DEST_COLOURS[dest],
+                width=0.8,
+                label=dest,
+                edgecolor="white",
+                linewidth=0.4,
             )
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.grid(False)
-            if row == 0:
-                ax.set_title(f"layer {layer}", fontsize=9)
-            if layer == 0:
-                ax.set_ylabel(name, fontsize=9, rotation=0, ha="right", va="center")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in KIND_COLOURS.values()]
+            bottom += wide[dest].to_numpy()
+        ax.set_title(name, fontsize=10)
+        ax.set_xticks(wide.index)
+        ax.set_xlabel("layer")
+        ax.set_ylim(0, 1)
+    axes[0, 0].set_ylabel("share of a token's attention")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(
-        handles,
-        [f"{k} layer: may attend" for k in KIND_COLOURS],
-        loc="lower center",
-        ncol=3,
-        fontsize=9,
-        bbox_to_anchor=(0.5, -0.01),
+        handles[::-1], labels[::-1], loc="center left", bbox_to_anchor=(1.0, 0.55), fontsize=8
     )
-    fig.suptitle(
-        f"Attention masks for one tweet ({seq} tokens; rows: queries, columns: keys)", fontsize=11
-    )
-    fig.tight_layout(rect=(0, 0.04, 1, 0.97))
-    return fig
-
-
-def mask_detail(tokens: list[str], mask: torch.Tensor, title: str) -> Figure:
-    """One mask with the tokens on both axes (``mask``: ``(seq, seq) bool``)."""
-    seq = len(tokens)
-    fig, ax = plt.subplots(figsize=(0.28 * seq + 1.8, 0.28 * seq + 1.2))
-    ax.imshow(
-        mask.numpy(),
-        cmap=ListedColormap(["#f4f4f4", KIND_COLOURS["window+global"]]),
-        vmin=0,
-        vmax=1,
-        interpolation="nearest",
-    )
-    ax.set_xticks(range(seq), tokens, rotation=90, fontsize=8)
-    ax.set_yticks(range(seq), tokens, fontsize=8)
-    ax.set_xlabel("key (attended to)")
-    ax.set_ylabel("query (attending)")
-    ax.grid(False)
-    ax.set_title(title)
     fig.tight_layout()
     return fig
 
 
-def score_bars(
-    results: pd.DataFrame, schedules: list[str], majority: dict[str, float] | None = None
+def probe_scores(
+    scores: dict[str, pd.DataFrame],
+    majority: dict[str, float],
+    order: list[str],
+    title: str = "Frozen-encoder probes",
 ) -> Figure:
-    """Accuracy and macro-F1 per schedule and task: bars = mean over seeds, whiskers = std, dots = seeds.
+    """Macro-F1 with 95% bootstrap intervals per variant and readout, one panel per task.
 
-    ``majority``: per task, the accuracy of always predicting the most frequent class (drawn dotted).
+    Dotted line: always predicting the majority class; thin lines: dense, per readout.
+    Collapsed runs (one class for most predictions) are drawn as a cross and named.
     """
-    tasks = list(dict.fromkeys(results["task"]))
-    metrics = [("accuracy", "accuracy"), ("macro_f1", "macro-F1")]
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
-    width = 0.38
+    tasks = list(scores)
+    seen = set().union(*(set(df["variant"]) for df in scores.values()))
+    present = [v for v in order if v in seen]  # one row per variant, shared by every panel
+    y = {v: len(present) - 1 - i for i, v in enumerate(present)}
+    fig, axes = plt.subplots(
+        1,
+        len(tasks),
+        figsize=(3.9 * len(tasks) + 1.0, 0.42 * len(present) + 1.5),
+        sharey=True,
+        squeeze=False,
+    )
     for ax, task in zip(axes[0], tasks):
-        sub = results[results["task"] == task]
-        for m, (metric, label) in enumerate(metrics):
-            for i, name in enumerate(schedules):
-                vals = sub.loc[sub["schedule"] == name, metric].to_numpy()
-                x = i + (m - 0.5) * width
-                ax.bar(
-                    x,
-                    vals.mean(),
-                    width,
-                    yerr=vals.std(ddof=1) if len(vals) > 1 else 0,
-                    color=SCHEDULE_COLOURS.get(name, "grey"),
-                    alpha=1.0 if m == 0 else 0.55,
-                    capsize=3,
-                    edgecolor="black",
-                    linewidth=0.5,
+        df = scores[task]
+        for k, (readout, (colour, marker, label)) in enumerate(READOUT_STYLE.items()):
+            sub = df[df["readout"] == readout]
+            dense = sub.loc[sub["variant"] == "dense", "macro_f1"]
+            if len(dense):
+                ax.axvline(float(dense.iloc[0]), color=colour, linewidth=0.8, alpha=0.6)
+            for _, row in sub.iterrows():
+                if row["variant"] not in y:
+                    continue
+                yy = y[row["variant"]] + (0.16 if k == 0 else -0.16)
+                ax.errorbar(
+                    row["macro_f1"],
+                    yy,
+                    xerr=[
+                        [row["macro_f1"] - row["macro_f1_low"]],
+                        [row["macro_f1_high"] - row["macro_f1"]],
+                    ],
+                    fmt="x" if row["collapsed"] else marker,
+                    color=colour,
+                    capsize=2,
+                    markersize=5,
+                    label=label if row["variant"] == present[0] else None,
                 )
-                ax.scatter(np.full(len(vals), x), vals, s=9, color="black", zorder=3)
-        if majority is not None:
-            ax.axhline(
-                majority[task],
-                color="black",
-                linestyle=":",
-                linewidth=1.2,
-                label="accuracy of always guessing the majority class",
+                if row["collapsed"]:
+                    ax.annotate(
+                        "collapsed",
+                        (row["macro_f1"], yy),
+                        fontsize=7,
+                        xytext=(4, -3),
+                        textcoords="offset points",
+                    )
+        ax.axvline(
+            majority[task],
+            color="black",
+            linestyle=":",
+            linewidth=1.2,
+            label="always the majority class",
+        )
+        ax.set_xlabel("macro-F1 on the test split (95% interval)")
+        ax.set_title(f"tweet_eval {task}")
+    axes[0, 0].set_yticks(list(y.values()), list(y.keys()))
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, -0.01))
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def seed_scores(
+    results: pd.DataFrame, summary: pd.DataFrame, majority: float, title: str
+) -> Figure:
+    """Left: macro-F1 of every seed per variant (crosses: collapsed). Right: paired difference to
+    dense, mean over seeds with its t-interval."""
+    order = list(dict.fromkeys(results["variant"]))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 0.5 * len(order) + 1.6), sharey=True)
+    y = {v: len(order) - 1 - i for i, v in enumerate(order)}
+    for _, row in results.iterrows():
+        left.plot(
+            row["macro_f1"],
+            y[row["variant"]],
+            "x" if row["collapsed"] else "o",
+            color="#c44e52" if row["collapsed"] else "#4c72b0",
+            alpha=0.8,
+            markersize=5,
+        )
+    for _, row in summary.iterrows():
+        if pd.notna(row.get("macro_f1_value")):
+            left.plot(row["macro_f1_value"], y[row["variant"]], "|", color="black", markersize=16)
+        if pd.notna(row.get("delta")):
+            right.errorbar(
+                row["delta"],
+                y[row["variant"]],
+                xerr=[[row["delta"] - row["delta_low"]], [row["delta_high"] - row["delta"]]],
+                fmt="o",
+                color="#4c72b0",
+                capsize=3,
             )
-            ax.legend(loc="upper right", fontsize=8)
-        ax.set_xticks(range(len(schedules)), schedules, rotation=20, ha="right")
-        ax.set_ylim(0, 1.05)
-        ax.set_ylabel("score on the test subset")
-        ax.set_title(f"tweet_eval {task}: accuracy (solid) and macro-F1 (pale)")
+    left.axvline(
+        majority, color="black", linestyle=":", linewidth=1.2, label="always the majority class"
+    )
+    left.set_yticks(list(y.values()), list(y.keys()))
+    left.set_xlabel("macro-F1 (dots: seeds, bar: mean)")
+    left.legend(fontsize=8, loc="lower left")
+    right.axvline(0, color="black", linewidth=0.8)
+    right.set_xlabel("macro-F1 minus dense, same seed\n(mean and 95% t-interval)")
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
 
 
-def window_sweep(sweep: pd.DataFrame, references: pd.DataFrame, metric: str = "macro_f1") -> Figure:
-    """Score vs window size, mean ± std over seeds, with dense and window+global references.
-
-    ``sweep``: rows with ``window``, ``schedule`` and ``metric`` (one per seed);
-    ``references``: rows of other schedules (their mean ± std drawn as bands).
-    """
-    label = {"macro_f1": "macro-F1", "accuracy": "accuracy"}[metric]
-    fig, ax = plt.subplots(figsize=(7.8, 3.8))
-    for name, group in sweep.groupby("schedule", sort=False):
-        stats = group.groupby("window")[metric].agg(["mean", "std"]).reset_index()
-        ax.errorbar(
-            stats["window"],
-            stats["mean"],
-            yerr=stats["std"],
-            marker="o",
-            capsize=3,
-            color=SCHEDULE_COLOURS.get(name, "grey"),
-            label=f"{name} (window k)",
-        )
-    for name, group in references.groupby("schedule", sort=False):
-        mean, std = group[metric].mean(), group[metric].std(ddof=1)
-        colour = SCHEDULE_COLOURS.get(name, "grey")
-        ax.axhline(
-            mean,
-            color=colour,
-            linestyle="--",
-            linewidth=1,
-            label=f"{name} (k = {group['window'].iloc[0]})" if name != "dense" else "dense",
-        )
-        ax.axhspan(mean - std, mean + std, color=colour, alpha=0.12)
-    ax.set_xscale("log", base=2)
-    windows = sorted(sweep["window"].unique())
-    ax.set_xticks(windows, [str(w) for w in windows])
-    ax.set_xlabel("window k (each token sees k neighbours on each side)")
-    ax.set_ylabel(f"{label} on the test subset")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+def cost_bars(cost: pd.DataFrame, title: str) -> Figure:
+    """Time (CPU) and peak memory of each variant relative to dense, forward and forward+backward."""
+    passes = list(dict.fromkeys(cost["pass"]))
+    variants = list(dict.fromkeys(cost["variant"]))
+    fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.2))
+    width = 0.8 / len(passes)
+    for ax, (col, label) in zip(axes, [("cpu_seconds", "CPU time"), ("peak_mib", "peak memory")]):
+        for j, p in enumerate(passes):
+            sub = cost[cost["pass"] == p].set_index("variant")
+            rel = sub[col] / sub.loc["dense", col]
+            xs = np.arange(len(variants)) + (j - (len(passes) - 1) / 2) * width
+            ax.bar(
+                xs, [rel[v] for v in variants], width, label=p, color=["#4c72b0", "#dd8452"][j % 2]
+            )
+        ax.axhline(1, color="black", linewidth=0.8)
+        ax.set_xticks(range(len(variants)), variants, rotation=15, ha="right")
+        ax.set_ylabel(f"{label} / dense")
+        ax.set_title(label)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -180,7 +220,7 @@ def window_sweep(sweep: pd.DataFrame, references: pd.DataFrame, metric: str = "m
 def speed_vs_length(table: pd.DataFrame, scope: str = "layer") -> Figure:
     """Median time and peak memory vs sequence length, dense / masked / sparse, both passes."""
     sub = table[table["scope"] == scope]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.8))
     colours = {"dense": "#4c72b0", "masked": "#937860", "sparse": "#dd8452"}
     styles = {"forward": "-", "forward+backward": "--"}
     for (variant, pass_name), group in sub.groupby(["variant", "pass"], sort=False):
@@ -192,18 +232,18 @@ def speed_vs_length(table: pd.DataFrame, scope: str = "layer") -> Figure:
             "markersize": 4,
             "label": f"{variant}, {pass_name}",
         }
-        axes[0].plot(group["length"], 1e3 * group["seconds"], **kw)
+        axes[0].plot(group["length"], 1e3 * group["cpu_seconds"], **kw)
         axes[1].plot(group["length"], group["peak_mib"], **kw)
     plain = FuncFormatter(lambda y, _: f"{y:g}")
+    lengths = sorted(sub["length"].unique())
     for ax in axes:
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(plain)
         ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("sequence length (tokens)")
-        lengths = sorted(sub["length"].unique())
         ax.set_xticks(lengths, [str(n) for n in lengths])
-    axes[0].set_ylabel("median time (ms)")
+    axes[0].set_ylabel("median CPU time (ms)")
     axes[1].set_ylabel("peak memory of the call (MiB)")
     what = "one attention layer" if scope == "layer" else "whole 6-layer encoder"
     axes[0].set_title(f"Time, {what}")
@@ -212,33 +252,3 @@ def speed_vs_length(table: pd.DataFrame, scope: str = "layer") -> Figure:
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, -0.02))
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
-
-
-def seeds_chart(results: pd.DataFrame) -> alt.Chart:
-    """Interactive: every run (task, schedule, seed) with its scores in the tooltip."""
-    return (
-        alt.Chart(results)
-        .mark_circle(size=70)
-        .encode(
-            x=alt.X("accuracy:Q", scale=alt.Scale(zero=False), title="accuracy"),
-            y=alt.Y("macro_f1:Q", scale=alt.Scale(zero=False), title="macro-F1"),
-            color=alt.Color(
-                "schedule:N",
-                scale=alt.Scale(
-                    domain=list(SCHEDULE_COLOURS), range=list(SCHEDULE_COLOURS.values())
-                ),
-            ),
-            shape=alt.Shape("task:N"),
-            tooltip=[
-                "task",
-                "schedule",
-                "window",
-                "seed",
-                alt.Tooltip("accuracy:Q", format=".3f"),
-                alt.Tooltip("macro_f1:Q", format=".3f"),
-                alt.Tooltip("seconds:Q", format=".1f", title="train seconds"),
-            ],
-        )
-        .properties(width=420, height=300, title="Every fine-tuning run (hover for details)")
-        .interactive()
-    )
