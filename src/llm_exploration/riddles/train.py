@@ -29,7 +29,12 @@ from llm_exploration.riddles.answers import normalise_words
 from llm_exploration.riddles.choices import ChoiceItem
 from llm_exploration.riddles.data import Riddle
 from llm_exploration.riddles.prompts import line_stop_ids, riddle_dataset_rows, worked_examples
-from llm_exploration.riddles.rewards import riddle_correctness_reward, riddle_format_reward, score_reply
+from llm_exploration.riddles.rewards import (
+    riddle_correctness_reward,
+    riddle_format_reward,
+    score_reply,
+)
+from llm_exploration.settings import Rule, SettingError, check
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 REWARDS = ("correctness", "format")
@@ -63,11 +68,22 @@ class RiddleGRPOSettings:
     max_seq_length: int = 1024  # Unsloth only
     gpu_memory_utilization: float = 0.6  # Unsloth's vLLM only
 
-    def __post_init__(self):
-        if self.rewards not in REWARDS:
-            raise ValueError(f"rewards={self.rewards!r}: choose one of {REWARDS}.")
+    def __post_init__(self) -> None:
+        check(self, SETTING_RULES)
         if self.n_shots and not self.think:
-            raise ValueError("n_shots > 0 needs think=True (worked examples are in the think form).")
+            raise SettingError("n_shots > 0 needs think=True (worked examples are in the think form).")
+
+
+SETTING_RULES: dict[str, Rule] = {
+    "max_steps": Rule(ge=1), "num_generations": Rule(ge=2, hint="GRPO compares completions "
+                                                               "within a group of at least 2."),
+    "riddles_per_step": Rule(ge=1), "max_completion_length": Rule(ge=1), "temperature": Rule(gt=0),
+    "learning_rate": Rule(gt=0), "beta": Rule(ge=0), "lora_r": Rule(ge=1), "lora_alpha": Rule(gt=0),
+    "format_weight": Rule(ge=0), "n_shots": Rule(ge=0), "seed": Rule(ge=0),
+    "max_seq_length": Rule(ge=1), "rewards": Rule(choices=REWARDS),
+    "gpu_memory_utilization": Rule(gt=0, le=1),
+}
+"""Ranges of :class:`RiddleGRPOSettings` (every field's type is checked from its annotation)."""
 
 
 def resolve_unsloth(use_unsloth: bool | None) -> bool:
