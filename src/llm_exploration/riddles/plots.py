@@ -139,8 +139,8 @@ def plot_failures(shares: pd.DataFrame):
         ax.barh(y, vals, left=left, color=FAILURE_COLORS[outcome], label=outcome)
         left += vals
     ax.set_yticks(y, shares.index)
-    ax.set(xlabel="share of samples", xlim=(0, 1), title="What the held-out replies were")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=5)
+    ax.set(xlim=(0, 1), title="What the held-out replies were (share of samples)")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.3 / len(shares)), ncol=4)
     ax.grid(False, axis="y")
     fig.tight_layout()
     return fig
