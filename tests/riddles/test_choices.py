@@ -4,7 +4,7 @@ import pytest
 
 from llm_exploration.riddles import load_riddles
 from llm_exploration.riddles.answers import normalise_words
-from llm_exploration.riddles.choices import chosen_option, make_choices, strip_lead_in
+from llm_exploration.riddles.choices import answer_words, chosen_option, make_choices, strip_lead_in
 
 OPTIONS = ("kettle", "echo", "alarm clock", "tooth")
 
@@ -75,3 +75,8 @@ def test_lead_in_is_stripped_once():
     assert strip_lead_in("The correct answer is: B) echo") == "B) echo"
     assert strip_lead_in("My final answer would be echo") == "echo"
     assert strip_lead_in("answer answer") == "answer"
+
+
+def test_answer_words_drop_the_letter_and_lead_in():
+    assert answer_words("The answer is B) alarm clock.") == ["alarm", "clock"]
+    assert answer_words("kettle") == ["kettle"] and answer_words(None) == []

@@ -98,6 +98,16 @@ def strip_lead_in(line: str) -> str:
     return _LEAD_IN.sub("", line.strip(), count=1)
 
 
+def answer_words(answer: str | None) -> list[str]:
+    """The normalised words of an answer without its lead-in or letter prefix:
+    ``"The answer is B) alarm clock."`` -> ``["alarm", "clock"]``."""
+    if answer is None:
+        return []
+    line = strip_lead_in(answer)
+    lettered = _LETTERED.match(line)
+    return normalise_words(lettered.group(2) if lettered else line)
+
+
 def chosen_option(answer: str | None, options: tuple[str, ...] | list[str]) -> int | None:
     """The index of the one candidate ``answer`` commits to, or None when it commits to none."""
     if answer is None:

@@ -14,7 +14,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from llm_exploration.riddles.answers import normalise_words
-from llm_exploration.riddles.choices import LETTERS, ChoiceItem, strip_lead_in
+from llm_exploration.riddles.choices import LETTERS, ChoiceItem, answer_words, strip_lead_in
 from llm_exploration.riddles.data import Riddle
 from llm_exploration.riddles.prompts import line_stop_ids, riddle_messages
 from llm_exploration.riddles.rewards import score_reply
@@ -39,7 +39,7 @@ def score_samples(items: list[ChoiceItem] | list[Riddle], replies: list[list[str
         riddle = item.riddle if choice else item
         for j, text in enumerate(texts):
             scored = score_reply(text, think=think, **_fields(item))
-            words = normalise_words(strip_lead_in(scored["answer"])) if scored["answer"] else []
+            words = answer_words(scored["answer"])
             rows.append({"id": riddle.id, "kind": riddle.kind, "form": "choice" if choice else "free",
                          "wording": item.wording if choice else "original", "sample": j, "reply": text,
                          **scored, "answer_words": len(words),

@@ -25,8 +25,7 @@ import torch
 from datasets import Dataset
 
 from llm_exploration.grpo.rewards import completion_text
-from llm_exploration.riddles.answers import normalise_words
-from llm_exploration.riddles.choices import ChoiceItem
+from llm_exploration.riddles.choices import ChoiceItem, answer_words
 from llm_exploration.riddles.data import Riddle
 from llm_exploration.riddles.prompts import line_stop_ids, riddle_dataset_rows, worked_examples
 from llm_exploration.riddles.rewards import (
@@ -152,7 +151,7 @@ class RecordedReward:
             scored = score_reply(text, answer=kwargs["answer"][i], aliases=kwargs["aliases"][i],
                                  options=kwargs["options"][i], correct=kwargs["correct"][i],
                                  think=kwargs["think"][i])
-            words = len(normalise_words(scored["answer"])) if scored["answer"] is not None else 0
+            words = len(answer_words(scored["answer"]))
             self.records.append({"step": step, "id": kwargs["id"][i], "reply": text, "reward": reward,
                                  **scored, "answer_words": words, "completion_tokens": len(ids[i])})
         return rewards
