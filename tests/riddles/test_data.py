@@ -7,9 +7,9 @@ from llm_exploration.riddles.data import HUB_ID
 
 def test_size_and_fixed_split():
     riddles = load_riddles()
-    assert len(riddles) >= 150
+    assert len(riddles) >= 300
     splits = [r.split for r in riddles]
-    assert (splits.count("train"), splits.count("test"), splits.count("shot")) == (143, 30, 2)
+    assert (splits.count("train"), splits.count("test"), splits.count("shot")) == (217, 103, 2)
     assert [r.id for r in load_riddles("test")][:3] == ["r003", "r004", "r012"]  # split is stored
 
 
@@ -19,6 +19,38 @@ def test_no_duplicates():
     assert len({normalise_answer(r.riddle) for r in riddles}) == len(riddles)
     answers = [normalise_answer(r.answer) for r in riddles]
     assert len(set(answers)) == len(answers)
+
+
+def _content_words(text: str) -> set[str]:
+    stop = {"i", "am", "what", "me", "my", "you", "your", "and", "but", "of", "to", "in", "on", "it",
+            "is", "are", "have", "has", "no", "not", "can", "with", "that", "for", "at", "or", "be",
+            "when", "who", "by", "as", "from", "one", "all", "never", "every", "up", "so", "we",
+            "they", "them", "if", "into", "out", "do", "does", "this", "there", "their", "without"}
+    return {w for w in normalise_answer(text).split() if w not in stop and len(w) > 2}
+
+
+def test_no_near_duplicates_across_splits():
+    """No test riddle (or its rewording) shares 60% or more of its content words with a training
+    riddle (or its rewording), and no answer appears in two splits. (The closest pairs today,
+    at 57%, are different answers in one template: "Which ship..." riddles, sea creatures with
+    arms and ink.)"""
+    def texts(r):
+        return [r.riddle] + ([r.reworded] if r.reworded else [])
+
+    train = [(r, _content_words(t)) for r in load_riddles("train") for t in texts(r)]
+    for r in load_riddles("test") + load_riddles("shot"):
+        for t in texts(r):
+            words = _content_words(t)
+            for other, w in train:
+                overlap = len(words & w) / max(1, min(len(words), len(w)))
+                assert overlap < 0.6, (r.id, other.id, sorted(words & w))
+    by_split = {s: {normalise_answer(r.answer) for r in load_riddles(s)} for s in ("train", "test", "shot")}
+    assert not by_split["train"] & by_split["test"] and not by_split["shot"] & by_split["test"]
+
+
+def test_every_test_riddle_has_a_rewording_and_so_do_some_training_riddles():
+    assert all(r.reworded for r in load_riddles("test"))
+    assert sum(bool(r.reworded) for r in load_riddles("train")) >= 60
 
 
 def test_answers_are_accepted_and_short():
@@ -31,8 +63,9 @@ def test_answers_are_accepted_and_short():
 
 def test_no_riddle_accepts_one_letter_a_or_i():
     for r in load_riddles():
-        assert not is_correct("a", r.answer, r.aliases)
-        assert not is_correct("i", r.answer, r.aliases)
+        if r.answer not in ("letter a", "letter i"):  # the riddles about those letters
+            assert not is_correct("a", r.answer, r.aliases)
+            assert not is_correct("i", r.answer, r.aliases)
 
 
 def test_worked_examples_are_not_evaluated_on():

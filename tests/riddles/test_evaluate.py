@@ -1,52 +1,62 @@
-import numpy as np
 import pandas as pd
+import torch
 
 from llm_exploration.riddles import load_riddles
+from llm_exploration.riddles.choices import make_choices
 from llm_exploration.riddles.evaluate import (
+    chosen_positions,
+    evaluate,
     failure_modes,
-    score_completion,
+    per_riddle,
+    score_samples,
     side_by_side,
     summarise,
 )
-from llm_exploration.riddles.prompts import format_reply, worked_examples
 from llm_exploration.riddles.rewards import constant_answer_rewards
 
 
-def frame(riddle, answers):
-    rows = []
-    for i, text in enumerate(answers):
-        completion = format_reply("hm", text) if text is not None else "<think>hm</think>"
-        rows.append({"id": riddle.id, "kind": riddle.kind, "sample": i, "completion": completion,
-                     "reference": riddle.answer, "completion_tokens": 10,
-                     **score_completion(completion, riddle)})
-    return pd.DataFrame(rows)
-
-
-def test_score_completion():
-    echo = next(r for r in load_riddles() if r.answer == "echo")
-    assert score_completion(format_reply("x", "An echo"), echo) == {
-        "answer": "An echo", "correct": True, "formatted": True, "answer_words": 1}
-    s = score_completion("echo", echo)
-    assert s["answer"] is None and not s["correct"] and not s["formatted"] and np.isnan(s["answer_words"])
-
-
-def test_failure_modes_and_summary():
-    echo = next(r for r in load_riddles() if r.answer == "echo")
-    df = frame(echo, ["echo", None, "kettle", "empty halls", "parrot"])
-    labels = failure_modes(df, [echo], worked_examples())
-    assert list(labels) == ["correct", "no answer", "worked example's answer",
-                            "word from the riddle", "other wrong answer"]
+def test_choice_samples_are_scored_and_sorted_into_failures():
+    item = make_choices(load_riddles("test"))[0]
+    right = item.options[item.correct]
+    wrong = item.options[(item.correct + 1) % 4]
+    replies = [[right, f"{item.letter}) {right}", wrong, "B", f"{right} or {wrong}", "I do not know"]]
+    df = score_samples([item], replies)
+    assert list(df["correct"]) == [True, True, False, False, False, False]
+    assert list(failure_modes(df, [item])) == ["correct", "correct", "wrong candidate", "position only",
+                                               "several candidates", "no candidate"]
     s = summarise(df)
-    assert s["accuracy"] == 0.2 and s["pass_at_n"] == 1.0 and s["answer_rate"] == 0.8
+    assert s["accuracy"] == 2 / 6 and s["pass_at_k"] == 1.0 and s["commit_rate"] == 0.5
+    assert 0 < s["accuracy_low"] < s["accuracy"] < s["accuracy_high"] < 1
+    assert chosen_positions(df).sum() == 1.0
 
 
-def test_side_by_side_shows_solved_riddles_first():
-    a, b = load_riddles("test")[:2]
-    before = pd.concat([frame(a, ["x", "y"]), frame(b, ["z", "w"])])
-    after = pd.concat([frame(a, ["x", "y"]), frame(b, ["z", b.answer])])
-    table = side_by_side(before, after, [a, b], k=2)
-    assert list(table["answer"]) == [b.answer, a.answer]
-    assert table["after"].iloc[0].endswith("[1/2 correct]")
+def test_free_form_failures_and_pass_at_k():
+    echo = next(r for r in load_riddles() if r.answer == "echo")
+    df = score_samples([echo], [["echo", "", "parrot", "empty halls", "it could be many things here"]])
+    assert list(failure_modes(df, [echo])) == ["correct", "no candidate", "other wrong answer",
+                                               "word from the riddle", "no candidate"]
+    table = per_riddle(df, ks=(1, 2))
+    assert table.loc[echo.id, "c"] == 1 and abs(table.loc[echo.id, "pass@2"] - 0.4) < 1e-9
+
+
+def test_side_by_side_shows_improved_riddles_first():
+    items = make_choices(load_riddles("test"))[:2]
+    a, b = items
+    wrong = lambda it: it.options[(it.correct + 1) % 4]
+    before = score_samples(items, [[wrong(a), wrong(a)], [wrong(b), wrong(b)]])
+    after = score_samples(items, [[wrong(a), wrong(a)], [wrong(b), b.options[b.correct]]])
+    table = side_by_side(before, after, items, k=2)
+    assert list(table["answer"]) == [b.riddle.answer, a.riddle.answer]
+    assert table["after"].iloc[0].endswith("[1/2]")
+
+
+def test_evaluate_on_a_tiny_model(tiny, tokenizer):
+    items = make_choices(load_riddles("test"))[:3]
+    df = evaluate(tiny, tokenizer, items, n=2, max_new_tokens=4, temperature=1.0, batch_size=2)
+    assert len(df) == 6 and list(df["sample"]) == [0, 1] * 3
+    assert list(df["id"]) == [i.riddle.id for i in items for _ in range(2)]
+    assert (df["reply_tokens"] <= 4).all()
+    assert summarise(df)["riddles"] == 3
 
 
 def test_constant_answers_show_the_gap_between_rewards():

@@ -1,8 +1,12 @@
+import math
+
 import pytest
 
 from llm_exploration.grpo.rewards import is_strict_format
 from llm_exploration.riddles import load_riddles, riddle_correctness_reward, substring_reward
+from llm_exploration.riddles.choices import make_choices
 from llm_exploration.riddles.prompts import format_reply
+from llm_exploration.riddles.rewards import constant_choice_rewards, riddle_format_reward
 
 TRL_EXTRAS = {"completion_ids": [[1]], "trainer_state": None, "log_extra": None, "log_metric": None}
 
@@ -13,31 +17,35 @@ def reply(answer: str) -> str:
 
 def score(answer_text: str, answer: str, aliases=()) -> float:
     return riddle_correctness_reward(["p"], [reply(answer_text)], answer=[answer],
-                                     aliases=[list(aliases)], **TRL_EXTRAS)[0]
+                                     aliases=[list(aliases)], think=[True], **TRL_EXTRAS)[0]
 
 
 def test_string_and_chat_completions():
     completions = [reply("An Echo"), [{"role": "assistant", "content": reply("echoes")}],
                    reply("towel"), "echo"]  # the last has no <answer> tags
     rewards = riddle_correctness_reward(["p"] * 4, completions, answer=["echo"] * 4,
-                                        aliases=[[]] * 4, **TRL_EXTRAS)
+                                        aliases=[[]] * 4, think=[True] * 4, **TRL_EXTRAS)
     assert rewards == [1.0, 1.0, 0.0, 0.0]
+    direct = riddle_correctness_reward(["p"] * 3, ["An echo.\nmore", "echo or towel", "echo"],
+                                       answer=["echo"] * 3, aliases=[[]] * 3)
+    assert direct == [1.0, 0.0, 1.0]  # the direct form reads the first line
 
 
 def paid_riddles(answer_text: str) -> set[str]:
     riddles = load_riddles()
     rewards = riddle_correctness_reward(["p"] * len(riddles), [reply(answer_text)] * len(riddles),
                                         answer=[r.answer for r in riddles],
-                                        aliases=[list(r.aliases) for r in riddles])
+                                        aliases=[list(r.aliases) for r in riddles],
+                                        think=[True] * len(riddles))
     return {r.answer for r, reward in zip(riddles, rewards) if reward == 1.0}
 
 
-@pytest.mark.parametrize("gaming", ["", " ", "a", "i", "I", "the", "A.", "?", "an", "it"])
+@pytest.mark.parametrize("gaming", ["", " ", "the", "?", "an", "it"])
 def test_degenerate_answers_score_zero_on_every_riddle(gaming):
     assert paid_riddles(gaming) == set()
 
 
-@pytest.mark.parametrize("letter", list("bcdefghjklmnopqrstuvwxyz"))
+@pytest.mark.parametrize("letter", list("abcdefghijklmnopqrstuvwxyz"))
 def test_a_single_letter_pays_only_on_the_riddle_about_that_letter(letter):
     assert paid_riddles(letter) <= {f"letter {letter}"}
 
@@ -57,16 +65,34 @@ def test_aliases_and_variants_score_one():
 
 
 def test_aliases_column_is_optional_but_answer_is_required():
-    assert riddle_correctness_reward(["p"], [reply("echo")], answer=["echo"]) == [1.0]
+    assert riddle_correctness_reward(["p"], [reply("echo")], answer=["echo"], think=[True]) == [1.0]
     with pytest.raises(ValueError, match="answer"):
         riddle_correctness_reward(["p"], [reply("echo")])
 
 
 def test_length_mismatch_raises():
     with pytest.raises(ValueError):
-        riddle_correctness_reward(["p"], [reply("echo")], answer=["echo", "towel"])
+        riddle_correctness_reward(["p"], [reply("echo")], answer=["echo", "towel"], think=[True])
 
 
 def test_worked_example_replies_are_in_strict_format():
     for shot in load_riddles("shot"):
         assert is_strict_format(format_reply(shot.reasoning, shot.answer))
+
+
+def test_no_riddle_ignoring_choice_policy_beats_chance():
+    for split in ("train", "test"):
+        items = make_choices(load_riddles(split))
+        table = constant_choice_rewards(items)
+        # positions are balanced up to one item: the best position holds ceil(n / 4) answers
+        assert table["mean reward"].max() <= math.ceil(len(items) / 4) / len(items) + 1e-9
+        hedges = table[~table["policy"].str.startswith("always the candidate")]
+        assert (hedges["mean reward"] == 0).all(), hedges
+
+
+def test_choice_rewards_pay_only_a_committed_right_candidate():
+    options = [["kettle", "echo", "alarm clock", "tooth"]] * 5
+    replies = ["B) echo", "echo", "B", "echo or kettle", "A) echo"]
+    assert riddle_correctness_reward(["p"] * 5, replies, options=options, correct=[1] * 5) == [1, 1, 0, 0, 0]
+    assert riddle_format_reward(["p"] * 5, replies, options=options, correct=[1] * 5) == [1, 1, 0, 0, 0]
+    assert riddle_format_reward(["p"], ["A) kettle"], options=options[:1], correct=[1]) == [1.0]

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from llm_exploration.riddles import load_riddles
-from llm_exploration.riddles.evaluate import sample_riddles, summarise
+from llm_exploration.riddles.choices import make_choices
 from llm_exploration.riddles.train import (
     RiddleGRPOSettings,
     UnslothUnavailableError,
@@ -34,15 +34,17 @@ def test_two_grpo_steps_on_a_tiny_model_record_every_completion(tiny, tokenizer,
                                   learning_rate=1e-3, lora_r=2, lora_alpha=4)
     lora = LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
     before = {n: p.detach().clone() for n, p in tiny.named_parameters()}
-    result = train_riddles(load_riddles("train")[:4], settings, model=tiny, tokenizer=tokenizer,
+    result = train_riddles(make_choices(load_riddles("train"))[:4], settings, model=tiny, tokenizer=tokenizer,
                            peft_config=lora, output_dir=tmp_path)
     assert list(result.history["step"]) == [1, 2]
-    for column in ["rewards/format_soft_reward/mean", "rewards/riddle_correctness_reward/mean",
+    for column in ["rewards/riddle_format_reward/mean", "rewards/riddle_correctness_reward/mean",
                    "completions/mean_length"]:
         assert column in result.history
-    assert len(result.samples) == 2 * 2  # steps x generations
+    assert len(result.samples) == 2 * 2 * 2  # steps x riddles per step x generations
     assert set(result.samples["step"]) == {1, 2}
-    assert {"completion", "reward", "answer", "answer_words", "formatted"} <= set(result.samples)
+    assert {"reply", "reward", "answer", "chosen", "committed", "correct", "answer_words",
+            "completion_tokens"} <= set(result.samples)
+    assert (result.samples["completion_tokens"] <= 6).all()
     lora_params = [n for n, p in result.model.named_parameters() if p.requires_grad]
     assert lora_params and all("lora_" in n for n in lora_params)
     base = {n.replace("base_model.model.", "").replace(".base_layer", ""): p
@@ -50,13 +52,10 @@ def test_two_grpo_steps_on_a_tiny_model_record_every_completion(tiny, tokenizer,
     assert all(torch.equal(base[n], p) for n, p in before.items())  # only the adapter trains
 
 
-def test_sampling_evaluation_shape(tiny, tokenizer):
-    riddles = load_riddles("test")[:3]
-    df = sample_riddles(tiny, tokenizer, riddles, n_samples=2, max_new_tokens=4, batch_size=2)
-    assert len(df) == 6
-    assert list(df["id"]) == [r.id for r in riddles for _ in range(2)]
-    assert list(df["sample"]) == [0, 1] * 3
-    s = summarise(df)
-    assert s["riddles"] == 3 and s["samples_per_riddle"] == 2
-    assert s["accuracy"] == 0.0  # a random 2-layer model does not answer riddles
-    assert (df["completion_tokens"] <= 4).all()
+def test_settings_are_checked():
+    with pytest.raises(ValueError, match="rewards"):
+        RiddleGRPOSettings(rewards="accuracy")
+    with pytest.raises(ValueError, match="num_generations"):
+        RiddleGRPOSettings(num_generations=1)
+    with pytest.raises(ValueError, match="think"):
+        RiddleGRPOSettings(n_shots=2)

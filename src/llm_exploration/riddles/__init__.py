@@ -1,9 +1,11 @@
 """Riddles: our own riddle set, answer matching that cannot be gamed, GRPO training with TRL.
 
-Read in order: ``data`` (the riddles), ``answers`` (normalisation and equality), ``prompts``
-(chat prompts with worked examples), ``rewards`` (TRL-signature rewards), ``evaluate``
-(sampling on held-out riddles), ``train`` (TRL's GRPOTrainer with a LoRA adapter; Unsloth on a
-CUDA GPU) and ``plots``.
+Read in order: ``data`` (the riddles and their rewordings), ``answers`` (normalisation and
+equality), ``choices`` (the multiple-choice form and what a reply commits to), ``prompts``
+(chat prompts, direct or think form), ``rewards`` (TRL-signature rewards), ``sampling`` (many
+short replies per prompt, the prompt encoded once), ``stats`` (pass@k, Wilson and t-intervals),
+``evaluate`` (scoring samples, failure categories), ``train`` (TRL's GRPOTrainer with a LoRA
+adapter; Unsloth on a CUDA GPU), ``experiment`` (the post's sweep) and ``plots``.
 """
 
 from llm_exploration.riddles.answers import is_correct, normalise_answer

@@ -2,9 +2,11 @@
 
 ``data/riddles.jsonl`` holds one riddle a line: ``id``, ``riddle`` (our own wording),
 ``answer`` (canonical), ``aliases`` (other accepted answers), ``kind`` ("descriptive": the clues
-describe the thing; "wordplay": the answer rests on a double meaning, a pun or letters) and a
-fixed ``split``: "train", "test" (held out) or "shot" (worked examples shown in every prompt,
-with a one-sentence ``reasoning``).
+describe the thing; "wordplay": the answer rests on a double meaning, a pun or letters), a
+fixed ``split``: "train", "test" (held out) or "shot" (worked examples for prompts that ask
+for reasoning, with a one-sentence ``reasoning``), and for every test riddle and some training
+riddles a ``reworded`` version: the same answer in new words (BrainTeaser's "semantic
+reconstruction"), to tell a model that learned riddles from one that learned the training set.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Riddle:
     kind: str = "wordplay"
     split: str = "train"
     reasoning: str = ""  # only for "shot" riddles: the worked reasoning shown in the prompt
+    reworded: str = ""  # the same riddle in new words, same answer ("" when not written)
     source: str = field(default="llm-exploration", compare=False)
 
     def row(self) -> dict:
@@ -50,6 +53,8 @@ def _validate(riddles: list[Riddle]) -> None:
         text = normalise_answer(r.riddle)
         if text in seen_texts:
             problems.append("duplicate riddle text")
+        if r.reworded and normalise_answer(r.reworded) in seen_texts | {text}:
+            problems.append("rewording repeats a riddle text")
         if not normalise_answer(r.answer):
             problems.append("empty answer")
         if r.split not in SPLITS:

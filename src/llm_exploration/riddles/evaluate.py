@@ -1,8 +1,9 @@
-"""Evaluation on held-out riddles: sample n completions per riddle and score each one.
+"""Evaluation: sample replies to riddles, score each with the training reward's own functions,
+and summarise per riddle (accuracy, pass@k with Wilson intervals) and per failure.
 
-Every sample is scored by the same functions the training rewards use (answer extraction from the
-GRPO engine, :func:`answers.is_correct`), so "accuracy" here is the correctness reward averaged
-over riddles and samples.
+A "riddle" here is a multiple-choice :class:`~choices.ChoiceItem` or, free-form, a bare
+:class:`~data.Riddle`; both go through :func:`rewards.score_reply`, so "accuracy" is the
+correctness reward averaged over samples and riddles.
 """
 
 from __future__ import annotations
@@ -12,113 +13,139 @@ import pandas as pd
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from llm_exploration.grpo.rewards import extract_answer, is_strict_format
-from llm_exploration.riddles.answers import is_correct, normalise_words
+from llm_exploration.riddles.answers import normalise_words
+from llm_exploration.riddles.choices import LETTERS, ChoiceItem, answer_words, strip_lead_in
 from llm_exploration.riddles.data import Riddle
-from llm_exploration.riddles.prompts import riddle_messages
+from llm_exploration.riddles.prompts import line_stop_ids, riddle_messages
+from llm_exploration.riddles.rewards import score_reply
+from llm_exploration.riddles.sampling import sample_replies
+from llm_exploration.riddles.stats import pass_at_k, wilson
 
 
-def score_completion(text: str, riddle: Riddle) -> dict:
-    """The scores of one completion: the extracted answer, correct, formatted, answer length."""
-    answer = extract_answer(text)
-    return {
-        "answer": answer,
-        "correct": is_correct(answer, riddle.answer, riddle.aliases),
-        "formatted": is_strict_format(text),
-        "answer_words": len(normalise_words(answer)) if answer is not None else np.nan,
-    }
+def _fields(item: ChoiceItem | Riddle) -> dict:
+    if isinstance(item, ChoiceItem):
+        return {"options": item.options, "correct": item.correct, "answer": item.riddle.answer}
+    return {"answer": item.answer, "aliases": item.aliases}
 
 
-@torch.no_grad()
-def sample_riddles(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, riddles: list[Riddle],
-                   *, n_samples: int = 4, max_new_tokens: int = 64, temperature: float = 0.7,
-                   seed: int = 0, batch_size: int = 16, shots: list[Riddle] | None = None) -> pd.DataFrame:
-    """Sample ``n_samples`` completions for each riddle (nucleus off, ``temperature``) and score them.
-
-    Returns one row per (riddle, sample): ``id``, ``kind``, ``sample``, ``completion``, ``answer``,
-    ``correct``, ``formatted``, ``answer_words``, ``completion_tokens``, ``reference``."""
-    if n_samples < 1 or batch_size < 1:
-        raise ValueError(f"n_samples={n_samples} and batch_size={batch_size} must be at least 1.")
-    model.eval()
-    tokenizer.padding_side = "left"  # decoder-only batched generation pads on the left
-    torch.manual_seed(seed)
+def score_samples(items: list[ChoiceItem] | list[Riddle], replies: list[list[str]],
+                  lengths: list[list[int]] | None = None, think: bool = False) -> pd.DataFrame:
+    """One row per (riddle, sample): ``id``, ``kind``, ``form``, ``wording``, ``sample``,
+    ``reply``, ``answer``, ``chosen``, ``committed``, ``correct``, ``answer_words``,
+    ``reply_tokens``, ``reference``."""
     rows = []
-    for start in range(0, len(riddles), batch_size):
-        batch = riddles[start : start + batch_size]
-        texts = [tokenizer.apply_chat_template(riddle_messages(r, shots), tokenize=False,
-                                               add_generation_prompt=True) for r in batch]
-        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-        out = model.generate(**enc, do_sample=True, temperature=temperature, top_p=1.0, top_k=0,
-                             max_new_tokens=max_new_tokens, num_return_sequences=n_samples,
-                             pad_token_id=tokenizer.pad_token_id)
-        completion_ids = out[:, enc["input_ids"].shape[1]:]  # [batch * n_samples, new_tokens]
-        for j, ids in enumerate(completion_ids):
-            riddle = batch[j // n_samples]
-            n_tokens = int((ids != tokenizer.pad_token_id).sum())
-            text = tokenizer.decode(ids, skip_special_tokens=True)
-            rows.append({"id": riddle.id, "kind": riddle.kind, "sample": j % n_samples,
-                         "completion": text, "reference": riddle.answer,
-                         "completion_tokens": n_tokens, **score_completion(text, riddle)})
+    for i, (item, texts) in enumerate(zip(items, replies, strict=True)):
+        choice = isinstance(item, ChoiceItem)
+        riddle = item.riddle if choice else item
+        for j, text in enumerate(texts):
+            scored = score_reply(text, think=think, **_fields(item))
+            words = answer_words(scored["answer"])
+            rows.append({"id": riddle.id, "kind": riddle.kind, "form": "choice" if choice else "free",
+                         "wording": item.wording if choice else "original", "sample": j, "reply": text,
+                         **scored, "answer_words": len(words),
+                         "reply_tokens": lengths[i][j] if lengths is not None else np.nan,
+                         "reference": riddle.answer})
     return pd.DataFrame(rows)
 
 
-def summarise(samples: pd.DataFrame) -> dict:
-    """Accuracy (mean over riddles and samples), its spread over the n sample draws (sd of the
-    per-draw accuracy), pass@n (any sample correct), format rate and mean lengths."""
-    per_draw = samples.groupby("sample")["correct"].mean()
+def evaluate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+             items: list[ChoiceItem] | list[Riddle], *, n: int, max_new_tokens: int,
+             temperature: float, seed: int = 0, batch_size: int = 16, think: bool = False,
+             shots: list[Riddle] | None = None, autocast_dtype: torch.dtype | None = None) -> pd.DataFrame:
+    """Sample ``n`` replies per riddle (:func:`sampling.sample_replies`) and score them
+    (:func:`score_samples`)."""
+    prompts = [tokenizer.apply_chat_template(riddle_messages(item, think=think, shots=shots),
+                                             tokenize=False, add_generation_prompt=True) for item in items]
+    out = sample_replies(model, tokenizer, prompts, n=n, max_new_tokens=max_new_tokens,
+                         temperature=temperature, seed=seed, batch_size=batch_size,
+                         autocast_dtype=autocast_dtype, stop_ids=None if think else line_stop_ids(tokenizer))
+    return score_samples(items, [texts for texts, _ in out], [lens for _, lens in out], think=think)
+
+
+def per_riddle(samples: pd.DataFrame, ks: tuple[int, ...] = (1,)) -> pd.DataFrame:
+    """One row per riddle: samples ``n``, right ``c``, ``accuracy`` (c / n) and ``pass@k``."""
+    g = samples.groupby("id", sort=False).agg(kind=("kind", "first"), n=("correct", "size"),
+                                              c=("correct", "sum"))
+    g["accuracy"] = g["c"] / g["n"]
+    for k in ks:
+        g[f"pass@{k}"] = [pass_at_k(int(n), int(c), k) for n, c in zip(g["n"], g["c"])]
+    return g
+
+
+def summarise(samples: pd.DataFrame, k: int | None = None) -> dict:
+    """Accuracy (pass@1: mean over riddles of the share of right samples) with a Wilson 95%
+    interval over riddles, pass@k (default: all samples), the share of samples that commit to
+    an answer, and mean answer (words) and reply (tokens) lengths."""
+    n_samples = int(samples.groupby("id").size().min())
+    k = n_samples if k is None else k
+    table = per_riddle(samples, ks=(k,))
+    lo, hi = wilson(table["accuracy"].sum(), len(table))
     return {
-        "riddles": samples["id"].nunique(),
-        "samples_per_riddle": int(samples["sample"].nunique()),
-        "accuracy": float(samples["correct"].mean()),
-        "accuracy_sd": float(per_draw.std(ddof=1)) if len(per_draw) > 1 else 0.0,
-        "pass_at_n": float(samples.groupby("id")["correct"].any().mean()),
-        "format_rate": float(samples["formatted"].mean()),
-        "answer_rate": float(samples["answer"].notna().mean()),
-        "mean_answer_words": float(samples["answer_words"].mean()),
-        "mean_completion_tokens": float(samples["completion_tokens"].mean()),
+        "riddles": len(table), "samples_per_riddle": n_samples,
+        "accuracy": float(table["accuracy"].mean()), "accuracy_low": lo, "accuracy_high": hi,
+        "k": k, "pass_at_k": float(table[f"pass@{k}"].mean()),
+        "commit_rate": float(samples["committed"].mean()),
+        "mean_answer_words": float(samples.loc[samples["committed"], "answer_words"].mean())
+        if samples["committed"].any() else float("nan"),
+        "mean_reply_tokens": float(samples["reply_tokens"].mean()),
     }
 
 
-def failure_modes(samples: pd.DataFrame, riddles: list[Riddle], shots: list[Riddle]) -> pd.Series:
-    """Sort each sample into one outcome, in this order: "correct"; "no answer" (no
-    ``<answer>`` tags); "worked example's answer" (it answered "tooth" or "kettle" from the
-    prompt); "word from the riddle" (every answer word occurs in the riddle text); "other wrong
-    answer". Returns one label per row of ``samples``."""
-    texts = {r.id: set(normalise_words(r.riddle)) for r in riddles}
-    shot_answers = {" ".join(normalise_words(s.answer)) for s in shots}
+def chosen_positions(samples: pd.DataFrame) -> pd.Series:
+    """Multiple choice: the share of committed samples that chose each position (A, B, …)."""
+    chosen = samples["chosen"].dropna().astype(int).map(lambda k: LETTERS[k])
+    return chosen.value_counts(normalize=True).sort_index()
+
+
+FAILURES = ("correct", "wrong candidate", "several candidates", "position only", "no candidate",
+            "word from the riddle", "other wrong answer")
+
+
+def failure_modes(samples: pd.DataFrame, items: list[ChoiceItem] | list[Riddle]) -> pd.Series:
+    """Sort each sample into one outcome. Multiple choice: "correct", "wrong candidate",
+    "several candidates" (the reply names two or more), "position only" (a bare letter),
+    "no candidate" (anything else). Free-form: "correct", "word from the riddle" (every answer
+    word occurs in the riddle), "other wrong answer", "no candidate" (empty or over three words)."""
+    by_id = {(i.riddle.id if isinstance(i, ChoiceItem) else i.id): i for i in items}
 
     def label(row) -> str:
         if row["correct"]:
             return "correct"
-        if row["answer"] is None or not isinstance(row["answer"], str):
-            return "no answer"
-        words = normalise_words(row["answer"])
-        if " ".join(words) in shot_answers:
-            return "worked example's answer"
-        if words and set(words) <= texts[row["id"]]:
+        item = by_id[row["id"]]
+        answer = row["answer"] if isinstance(row["answer"], str) else ""
+        if isinstance(item, ChoiceItem):
+            if row["committed"]:
+                return "wrong candidate"
+            line = strip_lead_in(answer).strip(" .()")
+            if len(line) == 1 and line.upper() in LETTERS[: len(item.options)]:
+                return "position only"
+            words = set(normalise_words(answer))
+            named = [o for o in item.options if set(normalise_words(o)) <= words]
+            return "several candidates" if len(named) >= 2 else "no candidate"
+        if not row["committed"]:
+            return "no candidate"
+        if set(normalise_words(strip_lead_in(answer))) <= set(normalise_words(item.riddle)):
             return "word from the riddle"
         return "other wrong answer"
 
     return samples.apply(label, axis=1)
 
 
-def side_by_side(before: pd.DataFrame, after: pd.DataFrame, riddles: list[Riddle],
-                 k: int = 6) -> pd.DataFrame:
-    """One row per riddle: the riddle, its answer, and before and after training a correct
-    sample's answer if there is one (else the first sample's) with the count of correct samples;
-    every riddle answered correctly at least once, then the first other riddles up to ``k`` rows."""
-    text = {r.id: r.riddle for r in riddles}
-    hits = set(before.loc[before["correct"], "id"]) | set(after.loc[after["correct"], "id"])
-    order = [r.id for r in riddles if r.id in hits]
-    order += [r.id for r in riddles if r.id not in hits][: max(0, k - len(order))]
+def side_by_side(before: pd.DataFrame, after: pd.DataFrame, items: list[ChoiceItem], k: int = 6) -> pd.DataFrame:
+    """One row per riddle: the question, its answer, and before/after the most common committed
+    answer with the count of right samples. Riddles whose accuracy changed most come first."""
+    text = {i.riddle.id: i.text for i in items}
 
-    def shown(df: pd.DataFrame, rid: str) -> str:
+    def shown(df: pd.DataFrame, rid: str) -> tuple[str, float]:
         rows = df[df["id"] == rid]
-        hit = rows[rows["correct"]]
-        row = (hit if len(hit) else rows).iloc[0]
-        answer = row["answer"] if isinstance(row["answer"], str) else "(no answer tags)"
-        return f"{answer}  [{int(rows['correct'].sum())}/{len(rows)} correct]"
+        answers = rows.loc[rows["committed"], "answer"]
+        common = answers.mode().iloc[0] if len(answers) else "(no candidate)"
+        return f"{common} [{int(rows['correct'].sum())}/{len(rows)}]", float(rows["correct"].mean())
 
-    return pd.DataFrame([{"riddle": text[rid], "answer": before.loc[before["id"] == rid, "reference"].iloc[0],
-                          "before": shown(before, rid), "after": shown(after, rid)} for rid in order])
-
+    rows = []
+    for rid in text:
+        (b, acc_b), (a, acc_a) = shown(before, rid), shown(after, rid)
+        rows.append({"riddle": text[rid], "answer": before.loc[before["id"] == rid, "reference"].iloc[0],
+                     "before": b, "after": a, "change": acc_a - acc_b})
+    table = pd.DataFrame(rows).sort_values("change", ascending=False, kind="stable")
+    return pd.concat([table.head(k - k // 3), table.tail(k // 3)]).drop(columns="change")

@@ -1,0 +1,70 @@
+"""The statistics the riddle post reports: pass@k, intervals for rare events and over seeds,
+and smoothing that does not look ahead.
+
+- :func:`pass_at_k`: the unbiased estimator of Chen et al. (2021) from ``n`` samples, ``c`` right.
+- :func:`wilson`: the Wilson score interval for a proportion; unlike the normal approximation it
+  is not ``[0, 0]`` at 0 successes (0 of 90 gives an upper bound near 4%).
+- :func:`t_interval`: mean and 95% Student-t interval over a few seeds (degrees of freedom
+  ``n - 1``: with 3 seeds the multiplier is 4.30, not 1.96).
+- :func:`paired_bootstrap`: a percentile interval for a mean difference, resampling riddles.
+- :func:`trailing_mean`: a moving average over the current and *earlier* steps only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+# Two-sided 95% quantiles of Student's t, t_{0.975, df}, for df = 1..30 (then 1.96).
+T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+Z_975 = 1.959964
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Probability that at least one of ``k`` samples is right, estimated without bias from
+    ``n >= k`` samples of which ``c`` are right: ``1 - C(n - c, k) / C(n, k)``."""
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"pass_at_k needs 0 <= c <= n and 1 <= k <= n; got n={n}, c={c}, k={k}.")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.prod((n - c - i) / (n - i) for i in range(k))
+
+
+def wilson(successes: float, n: int, z: float = Z_975) -> tuple[float, float]:
+    """The Wilson score interval for ``successes`` of ``n`` (successes may be fractional, e.g.
+    a sum of per-riddle accuracies)."""
+    if n <= 0:
+        raise ValueError(f"wilson needs n >= 1, got {n}.")
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def t_interval(values: Sequence[float]) -> tuple[float, float, float]:
+    """Mean and two-sided 95% t-interval over independent runs (e.g. training seeds)."""
+    x = np.asarray(values, dtype=float)
+    if len(x) < 2:
+        raise ValueError("a t-interval needs at least two values (seeds).")
+    df = len(x) - 1
+    t = T_975[df - 1] if df <= len(T_975) else Z_975
+    half = t * x.std(ddof=1) / math.sqrt(len(x))
+    return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
+
+
+def paired_bootstrap(diffs: Sequence[float], n_boot: int = 10_000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of per-riddle differences and its 95% percentile interval, resampling riddles."""
+    d = np.asarray(diffs, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
+    return float(d.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+def trailing_mean(y: Sequence[float] | pd.Series, window: int) -> pd.Series:
+    """Mean over the current and the ``window - 1`` previous values: what was known at each step."""
+    return pd.Series(y, dtype=float).rolling(window, min_periods=1).mean()
