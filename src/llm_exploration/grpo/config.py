@@ -24,6 +24,7 @@ import yaml
 
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo")
 SCALE_REWARDS = ("group", "batch", "none")
+LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine")
 
 
 class ConfigError(ValueError):
@@ -106,8 +107,10 @@ class GRPOConfig:
     max_grad_norm: float = 1.0
     """Gradient clipping by global norm (0 disables)."""
     warmup_steps: int = 0
-    """Linear warmup over this many optimizer steps, then the ``lr_scheduler_type`` schedule."""
+    """Linear warmup over this many optimizer steps (ignored by ``constant``, as in transformers)."""
     lr_scheduler_type: str = "constant"
+    """A transformers schedule (``transformers.get_scheduler``, as TRL uses): ``constant``,
+    ``constant_with_warmup``, ``linear`` (decay to 0 at ``max_steps``) or ``cosine``."""
     """``constant`` or ``linear`` (decay to 0 at ``max_steps``) after warmup."""
     per_device_train_batch_size: int = 8
     """Completions per micro-batch (forward/backward chunk) on each device."""
@@ -207,8 +210,8 @@ class GRPOConfig:
         need(self.learning_rate > 0, f"learning_rate={self.learning_rate!r} must be > 0.")
         need(self.max_steps >= 1, f"max_steps={self.max_steps!r} must be >= 1.")
         need(self.warmup_steps >= 0, f"warmup_steps={self.warmup_steps!r} must be >= 0.")
-        need(self.lr_scheduler_type in ("constant", "linear"),
-             f"lr_scheduler_type={self.lr_scheduler_type!r}: use 'constant' or 'linear'.")
+        need(self.lr_scheduler_type in LR_SCHEDULERS,
+             f"lr_scheduler_type={self.lr_scheduler_type!r}: use one of {', '.join(LR_SCHEDULERS)}.")
         need(self.logger in ("csv", "tensorboard", "none"),
              f"logger={self.logger!r}: use 'csv', 'tensorboard' or 'none'.")
         need(self.few_shot >= 0, f"few_shot={self.few_shot!r} must be >= 0.")
