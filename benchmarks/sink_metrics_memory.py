@@ -2,7 +2,7 @@
 
 Both variants compute the same statistics (per-key alpha, class shares, hidden-state norms, see
 ``llm_exploration.sinks.measure``) for SmolLM2-135M-Instruct (eager attention, float32) on
-token streams of ``--length`` tokens (GSM8K problems and solutions, joined):
+a token stream of ``--length`` tokens of tiny_shakespeare:
 
 - ``hooks``: ``measure_batch``, each layer's attention reduced inside its forward hook and freed;
 - ``all_at_once``: ``output_attentions=True, output_hidden_states=True``, then the same reduction
@@ -59,12 +59,12 @@ def child(variant: str, length: int, out: Path) -> None:
         token_classes,
         visibility,
     )
-    from llm_exploration.sinks.texts import long_streams
+    from llm_exploration.sinks.texts import shakespeare_streams
 
     torch.set_grad_enabled(False)
     model, tok = load_causal_lm("smollm2-135m-instruct", attn_implementation="eager")
     model.eval()
-    (ids,) = long_streams(tok, 1, length, seed=0)
+    ids = shakespeare_streams(tok, 1, length, seed=0)
     mask = torch.ones_like(ids)
     classes = token_classes(tok, ids[0].tolist())
     onehot = torch.nn.functional.one_hot(classes, len(TOKEN_CLASSES)).float()[None]

@@ -45,8 +45,9 @@ def test_missing_mirror_entry_names_the_file(mirror):
 
 def test_mirror_that_is_not_a_folder(monkeypatch, tmp_path):
     monkeypatch.setenv(MIRROR_ENV_VAR, str(tmp_path / "nowhere"))
-    with pytest.raises(NotADirectoryError, match=MIRROR_ENV_VAR):
+    with pytest.raises(NotADirectoryError, match=MIRROR_ENV_VAR) as err:
         load_dataset("openai/gsm8k", "main", split="test")
+    assert "nowhere' (from the environment) is invalid: expected a folder laid out as" in str(err.value)
 
 
 def test_without_mirror_and_hub_says_how_to_fix(monkeypatch):

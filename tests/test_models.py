@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 
@@ -98,3 +100,31 @@ def test_gguf_is_converted_once_into_the_cache(tmp_path, monkeypatch):
     # A second call must not convert again.
     monkeypatch.setattr(models, "_convert_gguf", lambda *a: pytest.fail("converted twice"))
     assert models.embedded_model_path("smollm2-135m-instruct") == path
+
+
+@pytest.mark.parametrize("name, kind, message", [
+    ("all-minilm-l6-v2", "decoder", "'all-minilm-l6-v2' is an embedded encoder"),
+    ("smollm2-135m-instruct", "encoder", "'smollm2-135m-instruct' is an embedded decoder"),
+    ("", "decoder", "model='' is invalid: expected an embedded decoder ('smollm2-135m-instruct')"),
+    ("my model", "decoder", "or a hub id such as 'HuggingFaceTB/SmolLM2-135M-Instruct'"),
+    (None, "encoder", "model=None is invalid: expected an embedded encoder"),
+])
+def test_model_names_are_checked_where_they_enter(name, kind, message):
+    load = load_causal_lm if kind == "decoder" else load_encoder
+    with pytest.raises(models.SettingError, match=re.escape(message)):
+        load(name)
+
+
+def test_hub_ids_and_folders_pass_the_name_check(tmp_path):
+    assert models.check_model_name("bert-base-uncased", "encoder") == "bert-base-uncased"
+    assert models.check_model_name("Qwen/Qwen2.5-0.5B-Instruct", "decoder")
+    assert models.check_model_name(str(tmp_path), "decoder") == str(tmp_path)
+
+
+def test_a_mistyped_embedded_name_is_suggested(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(HubUnreachableError, match="Did you mean the embedded 'smollm2-135m-instruct'"):
+        load_causal_lm("smollm2-135m-instrct")

@@ -65,9 +65,21 @@ def test_unstorable_value_names_the_record(post_folder):
         notebook.record("model", object())
 
 
-def test_outside_a_post_folder_nothing_is_written(tmp_path, monkeypatch):
+@pytest.mark.parametrize("has_index", [False, True], ids=["plain folder", "site root"])
+def test_outside_a_post_folder_nothing_is_written(tmp_path, monkeypatch, has_index):
+    if has_index:  # the site's root holds an index.qmd too, but it is not a post
+        (tmp_path / "index.qmd").write_text("---\ntitle: home\n---\n")
     monkeypatch.chdir(tmp_path)
     notebook.start_results("smoke")
     notebook.record("x", 1)
     assert not (tmp_path / "_output").exists()
     assert notebook.results()["values"] == {"x": 1}
+
+
+def test_the_site_home_page_is_not_a_post(tmp_path):
+    (tmp_path / "index.qmd").write_text("---\ntitle: home\n---\n")  # the project root's home page
+    assert notebook.results_path(tmp_path) is None
+    post = tmp_path / "posts" / "demo"
+    post.mkdir(parents=True)
+    (post / "index.qmd").write_text("---\ntitle: demo\n---\n")
+    assert notebook.results_path(post) == post / "_output" / "results.json"

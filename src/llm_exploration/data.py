@@ -12,12 +12,22 @@ from pathlib import Path
 
 import datasets
 
+from .settings import InputError, SettingError
+
 MIRROR_ENV_VAR = "LLM_EXPLORATION_DATA_MIRROR"
 DEFAULT_CONFIG = "default"
 
 
-class MirrorEntryMissingError(FileNotFoundError):
+class MirrorEntryMissingError(InputError, FileNotFoundError):
     """The configured mirror has no file for the requested dataset, config and split."""
+
+
+class MirrorNotFoundError(SettingError, NotADirectoryError):
+    """``$LLM_EXPLORATION_DATA_MIRROR`` names something that is not a folder."""
+
+
+class DatasetUnreachableError(InputError, ConnectionError):
+    """The hub could not serve a dataset and no mirror is set."""
 
 
 def mirror_root() -> Path | None:
@@ -27,9 +37,10 @@ def mirror_root() -> Path | None:
         return None
     root = Path(value).expanduser().resolve()
     if not root.is_dir():
-        raise NotADirectoryError(
-            f"{MIRROR_ENV_VAR}={value!r} is not a folder. Point it at a data mirror laid out as "
-            "<owner>/<name>/<config>/<split>.jsonl, or unset it to use the Hugging Face hub."
+        raise MirrorNotFoundError(
+            setting=MIRROR_ENV_VAR, value=value, source="the environment",
+            expected="a folder laid out as <owner>/<name>/<config>/<split>.jsonl",
+            hint=f"{root} is not a folder; fix the path, or unset it to use the Hugging Face hub.",
         )
     return root
 
@@ -48,13 +59,13 @@ def load_dataset(
     the hub), else calls :func:`datasets.load_dataset` on the hub.
     """
     if "/" not in hub_id:
-        raise ValueError(f"hub_id must look like 'owner/name', got {hub_id!r}.")
+        raise SettingError(setting="hub_id", value=hub_id, expected="a dataset id 'owner/name'")
     root = mirror_root()
     if root is None:
         try:
             return datasets.load_dataset(hub_id, config, split=split)
         except Exception as err:  # the hub raises many types for 'offline'
-            raise ConnectionError(
+            raise DatasetUnreachableError(
                 f"Could not load {hub_id!r} (config={config!r}, split={split!r}) from the Hugging "
                 f"Face hub: {type(err).__name__}: {err}. Without network, set {MIRROR_ENV_VAR} to "
                 "a local mirror folder (for example ../shared/data)."

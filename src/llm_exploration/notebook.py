@@ -2,8 +2,9 @@
 
 ``PROFILE = setup(profile)`` resolves the profile (``$LLM_EXPLORATION_PROFILE`` wins), turns off
 progress bars and library warnings so they do not spill into the rendered page, sets a readable
-matplotlib style, makes Altair charts carry their JavaScript inline so pages work offline, and
-starts the post's ``_output/results.json``.
+matplotlib style, makes figures, DataFrames and Altair charts reach the page in forms Quarto lays
+out offline (see ``display``), and starts the post's ``_output/results.json``. Show a table with
+``markdown_table(df)`` (never a pandas ``Styler``).
 
 ``record(name, value)`` adds a number the post's prose rests on to that file (rewritten at every
 call, so a run that stops half way still leaves what it measured); ``finish()`` in the last cell
@@ -25,6 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .display import markdown_table, use_page_outputs  # noqa: F401  (posts import it from here)
 from .profiles import resolve_profile
 
 THUMBNAIL = "thumbnail.png"
@@ -59,8 +61,7 @@ def quiet() -> None:
 
 
 def style_figures() -> None:
-    """Matplotlib defaults readable at blog width; Altair with its libraries inlined."""
-    import altair as alt
+    """Matplotlib defaults readable at blog width; figures, tables and charts fit the page."""
     import matplotlib as mpl
 
     mpl.rcParams.update(
@@ -78,8 +79,9 @@ def style_figures() -> None:
             "legend.frameon": False,
         }
     )
-    # "inline" embeds vega, vega-lite and vega-embed in the page (no CDN), via vl-convert.
-    alt.renderers.enable("html", template="inline")
+    # Figures responsive, DataFrames as markdown tables, Altair charts with their libraries
+    # inlined once per page: no CDN script, nothing wider than the column.
+    use_page_outputs()
 
 
 def setup(profile: str | None = None) -> str:
@@ -98,14 +100,15 @@ _started: float = 0.0
 
 
 def results_path(folder: Path | None = None) -> Path | None:
-    """``<post>/_output/results.json`` when ``folder`` (default: cwd) is a post's folder, else None.
+    """``posts/<slug>/_output/results.json`` when ``folder`` (default: cwd) is a post's folder.
 
     Quarto, ``python -m llm_exploration.posts run`` and nbmake all execute a post in its folder
-    (the one holding ``index.qmd``); anywhere else (a test, an interactive session) results stay
-    in memory only.
+    (``posts/<slug>/``, holding ``index.qmd``); anywhere else (the site's root, a test, an
+    interactive session) results stay in memory only.
     """
     folder = (folder or Path.cwd()).resolve()
-    return folder / RESULTS if (folder / "index.qmd").is_file() else None
+    is_post = folder.parent.name == "posts" and (folder / "index.qmd").is_file()
+    return folder / RESULTS if is_post else None  # not the site's home page (also index.qmd)
 
 
 def start_results(profile: str) -> None:

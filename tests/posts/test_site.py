@@ -1,6 +1,8 @@
 """Checks a Quarto render would otherwise catch late: front matter, citations, cross-references."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,3 +74,16 @@ def test_cross_references_point_at_labelled_figures(post):
         options = cell_options(chunk)
         if str(options.get("label", "")).startswith("fig-"):
             assert options.get("fig-cap"), f"{post.slug}: {options['label']} needs a fig-cap"
+
+
+def test_frozen_results_match_the_posts():
+    """The site is published from _freeze/: every post must be frozen as its source stands."""
+    if not (ROOT / "_freeze").is_dir():
+        pytest.skip("no _freeze/ yet: `make site` renders the posts and writes it (then commit it)")
+    check = subprocess.run(
+        [sys.executable, str(ROOT / ".ci" / "check-freeze")],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stderr

@@ -10,25 +10,40 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from pathlib import Path
 
-import yaml
-
-from llm_exploration.grpo.config import ConfigError, GRPOConfig
-
-
-def _overrides(pairs: list[str]) -> dict[str, Any]:
-    out = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise ConfigError(f"--set {pair!r}: write field=value, e.g. --set max_steps=5.")
-        key, value = pair.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
-    return out
+from llm_exploration import cli, settings
+from llm_exploration.grpo.config import GSM8K, GRPOConfig
+from llm_exploration.settings import Rule, SettingError, check_value
 
 
 def load_config(path: str, sets: list[str]) -> GRPOConfig:
-    return GRPOConfig.from_yaml(path, **_overrides(sets))
+    """The config in the YAML file ``path`` with the ``--set field=value`` overrides (and, for a
+    hub dataset, the data mirror setting), checked before anything is loaded."""
+    try:
+        config = settings.load(GRPOConfig, path, sets)
+    except SettingError as err:
+        raise err.from_source("--config") if err.setting == "config" else err
+    if config.dataset == GSM8K:
+        from llm_exploration.data import mirror_root
+
+        mirror_root()
+    return config
+
+
+def check_evaluate_args(args: argparse.Namespace, config: GRPOConfig) -> None:
+    """The ``evaluate`` options given, checked before any model is loaded."""
+    splits = ("train", "test") if config.dataset == GSM8K else ("train", "eval")
+    for name, tp, rule in (("n", int, Rule(ge=1)), ("temperature", float, Rule(ge=0)),
+                           ("limit", int, Rule(ge=1)), ("max_completion_length", int, Rule(ge=1)),
+                           ("checkpoint", str, Rule(test=lambda p: Path(p).is_file(),
+                                                    expected="an existing .ckpt file")),
+                           ("split", str, Rule(choices=splits))):
+        if getattr(args, name) is not None:
+            check_value(name, getattr(args, name), tp, rule, source=f"--{name.replace('_', '-')}")
+    if args.limit is None:
+        check_value("eval_size", config.eval_size, int,
+                    Rule(ge=1, hint="evaluate needs at least one question (or pass --limit)."))
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
@@ -53,6 +68,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from llm_exploration.grpo.module import GRPOModule
 
     config = load_config(args.config, args.set)
+    check_evaluate_args(args, config)
     module = GRPOModule(config.replace(beta=0.0))  # no reference model needed to evaluate
     if args.checkpoint:
         state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)["state_dict"]
@@ -74,8 +90,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m llm_exploration.grpo", description=__doc__.split("\n")[0])
+def _main(argv: list[str]) -> int:
+    parser = cli.ArgumentParser(prog="python -m llm_exploration.grpo", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("fit", "evaluate"):
         p = sub.add_parser(name)
@@ -90,11 +106,12 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--max-completion-length", type=int, dest="max_completion_length")
             p.add_argument("--output", help="write the result (with every sample) as JSON here")
     args = parser.parse_args(argv)
-    try:
-        return cmd_fit(args) if args.command == "fit" else cmd_evaluate(args)
-    except ConfigError as err:
-        print(f"config error: {err}", file=sys.stderr)
-        return 2
+    return cmd_fit(args) if args.command == "fit" else cmd_evaluate(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; bad input is one line on stderr and exit status 2 (``--debug``: traceback)."""
+    return cli.run(_main, "python -m llm_exploration.grpo", argv)
 
 
 if __name__ == "__main__":

@@ -15,20 +15,60 @@ optimizer steps (PPO-style epochs, TRL's μ).
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from llm_exploration import settings
+from llm_exploration.grpo.rewards import REWARD_FUNCS
+from llm_exploration.settings import Rule, SettingError
 
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo")
 SCALE_REWARDS = ("group", "batch", "none")
 LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine")
+GSM8K = "openai/gsm8k"
+
+ConfigError = SettingError
+"""A setting is invalid; the message names the setting, the value and what is allowed."""
 
 
-class ConfigError(ValueError):
-    """A setting is invalid; the message names the setting and how to fix it."""
+def _reasoning_gym_config(dataset: str) -> type | None:
+    """The config class of a reasoning-gym task (None for an unknown name)."""
+    from reasoning_gym.factory import DATASETS
+
+    return DATASETS[dataset][1] if dataset in DATASETS else None
+
+
+RULES: dict[str, Rule] = {
+    "attn_implementation": Rule(choices=("eager", "sdpa", "flash_attention_2")),
+    "dataset": Rule(test=lambda d: d == GSM8K or _reasoning_gym_config(d) is not None,
+                    expected=f"{GSM8K!r} or a reasoning-gym task name (basic_arithmetic, "
+                             "chain_sum, gsm_symbolic, ...)"),
+    "train_size": Rule(ge=1), "eval_size": Rule(ge=0), "few_shot": Rule(ge=0),
+    "reward_funcs": Rule(choices=tuple(REWARD_FUNCS)),
+    "num_generations": Rule(ge=2, hint="GRPO compares completions within a group, so it needs "
+                                       "at least 2 per prompt."),
+    "max_prompt_length": Rule(ge=1), "max_completion_length": Rule(ge=1),
+    "temperature": Rule(gt=0), "top_p": Rule(gt=0, le=1), "top_k": Rule(ge=0, hint="0 disables."),
+    "loss_type": Rule(choices=LOSS_TYPES), "beta": Rule(ge=0, hint="0 disables the KL."),
+    "epsilon": Rule(ge=0, lt=1), "epsilon_high": Rule(ge=0), "scale_rewards": Rule(choices=SCALE_REWARDS),
+    "num_iterations": Rule(ge=1), "learning_rate": Rule(gt=0), "weight_decay": Rule(ge=0),
+    "adam_beta1": Rule(ge=0, lt=1), "adam_beta2": Rule(ge=0, lt=1),
+    "max_grad_norm": Rule(ge=0, hint="0 disables clipping."), "warmup_steps": Rule(ge=0),
+    "lr_scheduler_type": Rule(choices=LR_SCHEDULERS),
+    "per_device_train_batch_size": Rule(ge=1), "gradient_accumulation_steps": Rule(ge=1),
+    "max_steps": Rule(ge=1), "seed": Rule(ge=0),
+    "lora_r": Rule(ge=1), "lora_alpha": Rule(gt=0), "lora_dropout": Rule(ge=0, lt=1),
+    "accelerator": Rule(choices=("auto", "cpu", "gpu", "cuda", "mps", "tpu")),
+    "devices": Rule(test=lambda d: isinstance(d, str) or d == -1 or d >= 1,
+                    expected="a device count >= 1, -1 (all), or a string such as 'auto' or '0,1'"),
+    "num_nodes": Rule(ge=1), "output_dir": Rule(test=bool, expected="a non-empty folder path"),
+    "logger": Rule(choices=("csv", "tensorboard", "none")),
+    "logging_steps": Rule(ge=1), "log_completions": Rule(ge=0), "save_steps": Rule(ge=0),
+    "resume_from_checkpoint": Rule(test=lambda p: p == "last" or Path(p).is_file(),
+                                   expected="an existing .ckpt file or 'last'"),
+}
+"""Range and allowed values of each field (every field's type is checked from its annotation)."""
 
 
 @dataclass
@@ -174,75 +214,49 @@ class GRPOConfig:
         return self.epsilon if self.epsilon_high is None else self.epsilon_high
 
     def __post_init__(self) -> None:
+        settings.check(self, RULES)
         self.validate()
 
     def validate(self) -> None:
-        """Raise ``ConfigError`` naming the setting and the fix for any invalid value."""
+        """Raise ``ConfigError`` for settings that do not fit together (each field alone is
+        checked by ``RULES``)."""
 
         def need(cond: bool, msg: str) -> None:
             if not cond:
                 raise ConfigError(msg)
 
-        need(isinstance(self.num_generations, int) and self.num_generations >= 2,
-             f"num_generations={self.num_generations!r}: GRPO compares completions within a group, "
-             "so it needs at least 2 per prompt; set num_generations >= 2.")
-        need(self.per_device_train_batch_size >= 1 and self.gradient_accumulation_steps >= 1,
-             "per_device_train_batch_size and gradient_accumulation_steps must be >= 1.")
         need(self.generation_batch_size % self.num_generations == 0,
              f"per_device_train_batch_size * gradient_accumulation_steps = {self.generation_batch_size} "
              f"is not divisible by num_generations={self.num_generations}: each rollout holds whole groups; "
              "change per_device_train_batch_size, gradient_accumulation_steps or num_generations.")
-        need(self.loss_type in LOSS_TYPES,
-             f"loss_type={self.loss_type!r} is unknown; use one of {', '.join(LOSS_TYPES)}.")
-        need(self.scale_rewards in SCALE_REWARDS,
-             f"scale_rewards={self.scale_rewards!r} is unknown; use one of {', '.join(SCALE_REWARDS)}.")
-        need(math.isfinite(self.beta) and self.beta >= 0,
-             f"beta={self.beta!r}: the KL coefficient must be a finite number >= 0 (0 disables the KL).")
-        need(0 <= self.epsilon < 1, f"epsilon={self.epsilon!r} must be in [0, 1).")
-        need(self.epsilon_high is None or self.epsilon_high >= 0,
-             f"epsilon_high={self.epsilon_high!r} must be >= 0 (or null to use epsilon).")
-        need(self.num_iterations >= 1, f"num_iterations={self.num_iterations!r} must be >= 1.")
-        need(self.max_completion_length >= 1,
-             f"max_completion_length={self.max_completion_length!r} must be >= 1.")
-        need(self.temperature > 0, f"temperature={self.temperature!r} must be > 0.")
-        need(0 < self.top_p <= 1, f"top_p={self.top_p!r} must be in (0, 1].")
-        need(self.top_k >= 0, f"top_k={self.top_k!r} must be >= 0 (0 disables).")
-        need(self.learning_rate > 0, f"learning_rate={self.learning_rate!r} must be > 0.")
-        need(self.max_steps >= 1, f"max_steps={self.max_steps!r} must be >= 1.")
-        need(self.warmup_steps >= 0, f"warmup_steps={self.warmup_steps!r} must be >= 0.")
-        need(self.lr_scheduler_type in LR_SCHEDULERS,
-             f"lr_scheduler_type={self.lr_scheduler_type!r}: use one of {', '.join(LR_SCHEDULERS)}.")
-        need(self.logger in ("csv", "tensorboard", "none"),
-             f"logger={self.logger!r}: use 'csv', 'tensorboard' or 'none'.")
-        need(self.few_shot >= 0, f"few_shot={self.few_shot!r} must be >= 0.")
         need(self.train_size >= self.prompts_per_step,
              f"train_size={self.train_size} is smaller than one rollout's {self.prompts_per_step} prompts.")
-        from llm_exploration.grpo.rewards import REWARD_FUNCS
-
-        unknown = [r for r in self.reward_funcs if r not in REWARD_FUNCS]
-        need(not unknown and len(self.reward_funcs) > 0,
-             f"reward_funcs={self.reward_funcs!r}: unknown {unknown}; choose from {sorted(REWARD_FUNCS)}.")
+        need(len(self.reward_funcs) > 0, f"reward_funcs is empty; choose from {sorted(REWARD_FUNCS)}.")
         need(self.reward_weights is None or len(self.reward_weights) == len(self.reward_funcs),
              f"reward_weights has {len(self.reward_weights or [])} entries for "
              f"{len(self.reward_funcs)} reward_funcs; give one weight per function or null.")
+        if {"seed", "size"} & set(self.dataset_kwargs):
+            raise ConfigError(f"dataset_kwargs={self.dataset_kwargs!r} must not set seed or size: "
+                              "they come from seed, train_size and eval_size.", setting="dataset_kwargs")
+        rg_config = _reasoning_gym_config(self.dataset) if self.dataset != GSM8K else None
+        try:
+            if rg_config is not None:
+                rg_config(**self.dataset_kwargs).validate()
+        except (TypeError, ValueError, AssertionError) as err:
+            keys = [f.name for f in dataclasses.fields(rg_config) if f.name not in ("seed", "size")]
+            raise ConfigError(f"dataset_kwargs={self.dataset_kwargs!r} do not fit dataset="
+                              f"{self.dataset!r}: {err}. Valid keys: {', '.join(keys)}.",
+                              setting="dataset_kwargs") from None
 
     # --- YAML ------------------------------------------------------------------------------
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> GRPOConfig:
         """Read a YAML mapping of field names (unknown keys are an error), then apply ``overrides``."""
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping of GRPOConfig fields, got {type(data).__name__}.")
-        data.update(overrides)
-        return cls.from_dict(data)
+        return settings.load(cls, path, **overrides)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GRPOConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ConfigError(f"unknown GRPOConfig fields {unknown}; valid fields: {sorted(names)}.")
-        return cls(**data)
+        return settings.load(cls, **data)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -16,12 +16,15 @@ What Quarto would execute is what the notebook executes:
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import yaml
+
+from ..settings import InputError
 
 CHUNK_START = re.compile(r"^(?P<fence>`{3,})\s*\{python(?:[\s,][^}]*)?\}\s*$")
 FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})")
@@ -31,7 +34,7 @@ SKIP_TAG = "skip-execution"
 INLINE_TAG = "inline-markdown"
 
 
-class PostFormatError(ValueError):
+class PostFormatError(InputError):
     """A post that cannot be converted (unclosed chunk, bad cell options, ...)."""
 
 
@@ -160,6 +163,22 @@ def qmd_to_notebook(path: str | Path, profile: str | None = None) -> nbformat.No
             f"profile={profile!r} cannot be injected."
         )
     return nb
+
+
+def cell_parameters(path: str | Path) -> dict[str, Any]:
+    """The literal values the post's parameters cell assigns (``{"profile": "cpu"}``)."""
+    for cell in qmd_to_notebook(path).cells:
+        if "parameters" in cell.metadata.get("tags", []):
+            values = {}
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(
+                        node.targets[0], ast.Name):
+                    try:
+                        values[node.targets[0].id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        pass  # not a literal: Quarto's -P cannot set it either
+            return values
+    return {}
 
 
 def convert_post(qmd: str | Path, out: str | Path, profile: str | None = None) -> Path:

@@ -22,15 +22,21 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from ..profiles import ENV_VAR, check_profile
-from .convert import INLINE_TAG, qmd_to_notebook, split_front_matter
+from ..display import RAW_HTML
+from ..profiles import ENV_VAR, resolve_profile
+from ..settings import InputError, SettingError, one_of
+from .convert import INLINE_TAG, cell_parameters, qmd_to_notebook, split_front_matter
 
 OUTPUT_DIR = "_output"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-class PostNotFoundError(FileNotFoundError):
+class PostNotFoundError(SettingError, FileNotFoundError):
     """No ``posts/<slug>/index.qmd``."""
+
+
+class ProjectNotFoundError(InputError, FileNotFoundError):
+    """Not inside a project checkout (no ``_quarto.yml`` at or above the folder)."""
 
 
 class PostExecutionError(RuntimeError):
@@ -57,7 +63,7 @@ def project_root(start: Path | None = None) -> Path:
     for folder in (here, *here.parents):
         if (folder / "_quarto.yml").is_file():
             return folder
-    raise FileNotFoundError(
+    raise ProjectNotFoundError(
         f"No _quarto.yml at or above {here}: run this from the project checkout."
     )
 
@@ -84,8 +90,14 @@ def list_posts(root: Path | None = None) -> list[Post]:
 def find_post(slug: str, root: Path | None = None) -> Post:
     posts = {p.slug: p for p in list_posts(root)}
     if slug not in posts:
-        raise PostNotFoundError(f"No post {slug!r}. Posts: {', '.join(sorted(posts)) or 'none'}.")
+        raise PostNotFoundError(setting="post", value=slug,
+                                expected=one_of(sorted(posts)) if posts else "a post (there are none)")
     return posts[slug]
+
+
+def post_profile(post: Post, flag: str | None = None) -> str:
+    """The profile ``post`` runs at: ``flag``, else ``$LLM_EXPLORATION_PROFILE``, else its cell."""
+    return resolve_profile(cell_parameters(post.path).get("profile"), flag=flag)
 
 
 def _error_text(nb: nbformat.NotebookNode) -> str:
@@ -148,6 +160,10 @@ def export_html(nb: nbformat.NotebookNode, path: Path, title: str) -> None:
         cell.source = "\n".join(
             line for line in cell.source.splitlines() if not line.startswith("#|")
         )
+        for output in cell.get("outputs", []):  # Altair charts reach Quarto as raw HTML blocks
+            raw = RAW_HTML.match(output.get("data", {}).get("text/markdown", ""))
+            if raw:
+                output["data"] = {"text/html": raw.group("html")}
     config = Config()
     config.TagRemovePreprocessor.enabled = True
     config.TagRemovePreprocessor.remove_cell_tags = ("remove_cell",)
@@ -162,11 +178,12 @@ def export_html(nb: nbformat.NotebookNode, path: Path, title: str) -> None:
 
 
 def run_post(
-    slug: str, profile: str = "cpu", root: Path | None = None, timeout: int = 3600
+    slug: str, profile: str | None = None, root: Path | None = None, timeout: int = 3600
 ) -> Path:
-    """Execute one post at ``profile``; return its ``_output`` folder (notebook, HTML, figures)."""
-    check_profile(profile)
+    """Execute one post at ``profile`` (None: ``$LLM_EXPLORATION_PROFILE``, else the post's cell);
+    return its ``_output`` folder (notebook, HTML, figures)."""
     post = find_post(slug, root)
+    profile = post_profile(post, profile)
     out = post.folder / OUTPUT_DIR
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
@@ -187,13 +204,15 @@ def run_post(
     return out
 
 
-def build_site(root: Path | None = None, profile: str = "cpu", site: Path | None = None) -> Path:
-    """Execute every post and write standalone pages plus an index under ``_site/``."""
+def build_site(root: Path | None = None, profile: str | None = None, site: Path | None = None) -> Path:
+    """Execute every post (at ``profile``; None: as :func:`run_post`) and write standalone pages
+    plus an index under ``_site/``."""
     root = root or project_root()
     site = site or root / "_site"
     site.mkdir(exist_ok=True)
-    rows, failures = [], []
+    rows, failures, profiles = [], [], set()
     for post in list_posts(root):
+        profiles.add(post_profile(post, profile))
         try:
             out = run_post(post.slug, profile, root)
         except PostExecutionError as err:
@@ -218,7 +237,7 @@ def build_site(root: Path | None = None, profile: str = "cpu", site: Path | None
         "article{border-bottom:1px solid #ddd;padding:1rem 0;overflow:auto}img{float:right;margin-left:1rem}"
         "</style></head><body><h1>LLM Exploration</h1>"
         f"<p>Executable research posts about how language models work and how to train them. "
-        f"Built without Quarto (nbconvert fallback) at profile <code>{profile}</code> on "
+        f"Built without Quarto (nbconvert fallback) at profile <code>{', '.join(sorted(profiles))}</code> on "
         f"{dt.date.today().isoformat()}.</p>" + "".join(rows) + "</body></html>"
     )
     (site / "index.html").write_text(page, encoding="utf-8")

@@ -27,6 +27,7 @@ from llm_exploration.riddles.data import Riddle
 from llm_exploration.riddles.evaluate import score_completion
 from llm_exploration.riddles.prompts import riddle_dataset_rows, worked_examples
 from llm_exploration.riddles.rewards import riddle_correctness_reward
+from llm_exploration.settings import Rule, check
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -54,6 +55,20 @@ class RiddleGRPOSettings:
     seed: int = 0
     use_unsloth: bool | None = None  # None: Unsloth when a CUDA GPU and the package are present
     max_seq_length: int = 1024  # Unsloth only
+
+    def __post_init__(self) -> None:
+        check(self, SETTING_RULES)
+
+
+SETTING_RULES: dict[str, Rule] = {
+    "max_steps": Rule(ge=1), "num_generations": Rule(ge=2, hint="GRPO compares completions "
+                                                               "within a group of at least 2."),
+    "riddles_per_step": Rule(ge=1), "max_completion_length": Rule(ge=1), "temperature": Rule(gt=0),
+    "learning_rate": Rule(gt=0), "beta": Rule(ge=0), "lora_r": Rule(ge=1), "lora_alpha": Rule(gt=0),
+    "format_weight": Rule(ge=0), "n_shots": Rule(ge=0), "seed": Rule(ge=0),
+    "max_seq_length": Rule(ge=1),
+}
+"""Ranges of :class:`RiddleGRPOSettings` (every field's type is checked from its annotation)."""
 
 
 def resolve_unsloth(use_unsloth: bool | None) -> bool:

@@ -128,15 +128,29 @@ def token_classes(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int]) -> Ten
     return torch.tensor(classes)
 
 
+Text = str | tuple[str, str] | Sequence[int]
+
+
+def is_pair(text: Text) -> bool:
+    """Whether ``text`` is a sentence pair ``(A, B)`` of strings."""
+    return isinstance(text, tuple) and len(text) == 2 and all(isinstance(x, str) for x in text)
+
+
 def encode(
     tokenizer: PreTrainedTokenizerBase,
-    texts: Sequence[str | Sequence[int]],
+    texts: Sequence[Text],
     max_length: int | None = None,
 ) -> list[list[int]]:
-    """Token ids of each text (strings get the tokenizer's special tokens; id lists are kept)."""
+    """Token ids of each text: strings and ``(A, B)`` pairs get the tokenizer's special tokens
+    (``[CLS] A [SEP] B [SEP]`` in BERT); id lists are kept."""
     out = []
     for t in texts:
-        ids = list(t) if not isinstance(t, str) else tokenizer(t)["input_ids"]
+        if isinstance(t, str):
+            ids = tokenizer(t)["input_ids"]
+        elif is_pair(t):
+            ids = tokenizer(*t)["input_ids"]
+        else:
+            ids = list(t)
         if max_length is not None and len(ids) > max_length:
             raise ValueError(
                 f"A text has {len(ids)} tokens, more than max_length={max_length}: shorten the "
@@ -351,10 +365,12 @@ def measure_batch(
     attention_mask: Tensor,
     class_onehot: Tensor,
     causal: bool,
+    token_type_ids: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """One padded batch through ``model.base_model``, each layer reduced in its forward hook.
 
-    Args: ``input_ids [B, T]``, ``attention_mask [B, T]``, ``class_onehot [B, T, C]``.
+    Args: ``input_ids [B, T]``, ``attention_mask [B, T]``, ``class_onehot [B, T, C]``, and for
+    sentence pairs ``token_type_ids [B, T]`` (0 for segment A, 1 for segment B).
     Returns: ``alpha [B, L, H, T]``, ``share [B, L, H, C]`` (see :func:`reduce_attention`) and
     ``norm [B, L, T]``, the L2 norm of each layer's output hidden state.
     """
@@ -377,8 +393,11 @@ def measure_batch(
     def on_layer(i: int, hidden: Tensor) -> None:
         norms[i] = hidden.float().norm(dim=-1).cpu()
 
+    kwargs = {} if token_type_ids is None else {"token_type_ids": token_type_ids.to(device)}
     with hooked(attn_modules, on_attention), hooked(layer_modules, on_layer):
-        model.base_model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device))
+        model.base_model(
+            input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), **kwargs
+        )
     return torch.stack(alphas, 1), torch.stack(shares, 1), torch.stack(norms, 1)
 
 
@@ -386,7 +405,7 @@ def measure_batch(
 def measure_sinks(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    texts: Sequence[str | Sequence[int]],
+    texts: Sequence[Text],
     *,
     name: str | None = None,
     batch_size: int = 8,
@@ -394,8 +413,9 @@ def measure_sinks(
 ) -> SinkReport:
     """Run ``texts`` through ``model`` (eager attention) and reduce every layer in hooks.
 
-    ``texts`` are strings (tokenized with the tokenizer's special tokens) or lists of token ids
-    (used as given, e.g. to control what stands first).
+    ``texts`` are strings or ``(A, B)`` sentence pairs (tokenized with the tokenizer's special
+    tokens and, for pairs, segment ids) or lists of token ids (used as given, e.g. to control
+    what stands first).
     """
     require_eager(model)
     ids = encode(tokenizer, texts, max_length)
@@ -411,7 +431,11 @@ def measure_sinks(
         onehot = torch.zeros(len(chunk), input_ids.shape[1], len(TOKEN_CLASSES))
         for i, c in enumerate(classes[start : start + batch_size]):
             onehot[i, torch.arange(len(c)), c] = 1.0
-        alpha, share, norm = measure_batch(model, input_ids, mask, onehot, causal)
+        pairs = [t for t in texts[start : start + batch_size] if is_pair(t)]
+        types = pad([tokenizer(*t)["token_type_ids"] for t in pairs], 0)[0] if pairs else None
+        if types is not None and len(pairs) != len(chunk):
+            raise ValueError("Mix sentence pairs and single texts in separate calls.")
+        alpha, share, norm = measure_batch(model, input_ids, mask, onehot, causal, types)
         for i, x in enumerate(chunk):
             alphas.append(alpha[i, :, :, : len(x)])
             norms.append(norm[i, :, : len(x)])

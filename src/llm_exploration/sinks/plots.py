@@ -9,7 +9,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import LogLocator, NullFormatter
 from torch import Tensor
 
 from llm_exploration.sinks.measure import EPSILON, TOKEN_CLASSES, SinkReport
@@ -102,104 +101,189 @@ def plot_class_shares(reports: Sequence[SinkReport]) -> Figure:
 def plot_attention_maps(
     maps: Tensor, tokens: Sequence[str], layers: Sequence[int], title: str
 ) -> Figure:
-    """Head-averaged attention maps ``[len(layers), T, T]`` of one text, keys on x, queries on y."""
+    """Head-averaged attention maps ``[len(layers), T, T]`` of one text, keys on x, queries on y,
+    two maps a row (token labels on the left column and the bottom row)."""
     n = len(layers)
-    size = min(3.8, 15 / n)
-    fig, axes = plt.subplots(
-        1, n, figsize=(size * n + 1.0, size + 0.8), squeeze=False, layout="constrained"
-    )
+    ncols = min(n, 2)
+    nrows = -(-n // ncols)
+    size = 3.9
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols + 1.2, size * nrows + 0.6),
+                             squeeze=False, layout="constrained")  # fmt: skip
     ticks = range(len(tokens))
-    for ax, m, layer in zip(axes[0], maps, layers):
+    flat = list(axes.flat)
+    for i, (ax, m, layer) in enumerate(zip(flat, maps, layers)):
         im = ax.imshow(m.numpy(), vmin=0, vmax=1, cmap="viridis", interpolation="nearest")
         ax.set_title(f"layer {layer}")
-        ax.set_xticks(ticks, tokens, rotation=90, fontsize=7)
-        ax.set_yticks(ticks, tokens if ax is axes[0][0] else [""] * len(tokens), fontsize=7)
-        ax.set_xlabel("key")
+        bottom = i + ncols >= n
+        ax.set_xticks(ticks, tokens if bottom else [""] * len(tokens), rotation=90, fontsize=7)
+        ax.set_yticks(ticks, tokens if i % ncols == 0 else [""] * len(tokens), fontsize=7)
+        if bottom:
+            ax.set_xlabel("key")
+        if i % ncols == 0:
+            ax.set_ylabel("query")
         ax.grid(False)
-    axes[0][0].set_ylabel("query")
+    for ax in flat[n:]:
+        ax.remove()
     fig.suptitle(title, fontsize=11)
-    fig.colorbar(im, ax=list(axes[0]), shrink=0.8, label="attention (mean over heads)")
+    fig.colorbar(im, ax=flat[:n], shrink=0.6, label="attention (mean over heads)")
     return fig
 
 
 def plot_where_sink_goes(tables: dict[str, pd.DataFrame]) -> Figure:
     """Per model, alpha at position 0, at the followed token after it moved, and of a typical token."""
     bars = [("position 0", "C3"), ("followed token, moved", "C1"), ("typical token", "0.6")]
-    fig, axes = _panels(len(tables), 5.6, 3.9)
+    fig, axes = _panels(len(tables), 4.6, 3.9)
+    top = max(df[["position 0", "followed token, moved"]].max().max() for df in tables.values())
     for ax, (name, df) in zip(axes, tables.items()):
         x = np.arange(len(df))
         for j, (col, color) in enumerate(bars):
             ax.bar(x + (j - 1) * 0.27, df[col].fillna(0), width=0.27, color=color, label=col)
-        ax.set_xticks(x, df["variant"], rotation=30, ha="right", fontsize=8)
+        ax.set_xticks(x, df["variant"], rotation=35, ha="right", fontsize=8)
         ax.set_ylabel("α (mean over layers, heads, texts)")
-        ax.set_ylim(0, max(0.7, df[["position 0", "followed token, moved"]].max().max() * 1.15))
+        ax.set_ylim(0, max(0.7, top * 1.45))  # one scale for every model, room for the legend
         ax.set_title(name)
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def plot_hidden_norms(reports: Sequence[SinkReport]) -> Figure:
-    """Per model and layer, the hidden-state norm of the first token vs the other tokens
-    (median and 10-90% range over all other tokens of all texts)."""
-    fig, axes = _panels(len(reports), 5.2, 3.6)
-    for ax, r in zip(axes, reports):
-        first = np.stack([h[:, 0].numpy() for h in r.hidden_norm])  # [N, L]
-        rest = np.concatenate([h[:, 1:].numpy() for h in r.hidden_norm], axis=1)  # [L, sum T]
-        layers = np.arange(r.n_layers)
-        ax.fill_between(
-            layers, np.percentile(rest, 10, 1), np.percentile(rest, 90, 1), color="0.6", alpha=0.3
-        )
-        ax.plot(
-            layers,
-            np.median(rest, 1),
-            color="0.4",
-            marker="o",
-            ms=3,
-            label="other tokens (median, 10–90%)",
-        )
-        ax.plot(layers, np.median(first, 0), color="C3", marker="o", ms=3, label=_first_label(r))
-        if max(first.max(), rest.max()) > 20 * min(first.min(), rest.min()):
-            ax.set_yscale("log")
-        ax.set_xlabel("layer (output of the block)")
-        ax.set_ylabel("hidden-state L2 norm")
-        ax.set_title(r.name)
-        ax.legend(fontsize=8)
+STREAM_COLORS = {0: "C3", 1: "C1", 2: "C8", 4: "C0", 8: "C4"}
+
+
+def _stream_style(label: str) -> dict:
+    """Line style of a streaming condition from its label ("dense", "0 sinks", "4 sinks", ...)."""
+    if label.startswith("dense"):
+        return {"color": "k", "lw": 1.4}
+    n = int(label.split()[0])
+    return {"color": STREAM_COLORS.get(n, "0.4"), "lw": 1.8 if n == 4 else 1.1}
+
+
+def plot_stream_nll(
+    fine: dict[str, pd.DataFrame],
+    coarse: dict[str, pd.DataFrame],
+    cache_size: int,
+    context: int | None = None,
+    banded: Sequence[str] = ("dense", "0 sinks (window only)", "4 sinks"),
+) -> Figure:
+    """Binned next-token NLL over the stream: left, every condition over the first positions
+    (``fine``); right, the long run (``coarse``). Curves are DataFrames with ``position, nll, lo,
+    hi`` (:func:`llm_exploration.sinks.stats.binned_curve`); the ``banded`` ones get their
+    interval drawn."""
+    fig, axes = plt.subplots(1, 2, figsize=(9.6, 4.2), gridspec_kw={"width_ratios": [1, 1.35]})
+    for ax, curves in zip(axes, (fine, coarse)):
+        for label, c in curves.items():
+            style = _stream_style(label)
+            ax.plot(c["position"], c["nll"], label=label, **style)
+            if label in banded:
+                ax.fill_between(
+                    c["position"], c["lo"], c["hi"], color=style["color"], alpha=0.15, lw=0
+                )
+        ax.axvline(cache_size, color="0.5", ls=":", lw=1)
+        ax.set_xlabel("position in the stream (token)")
+    axes[0].set_ylabel("next-token NLL (nats, binned)")
+    axes[0].set_title("the first tokens, every cache")
+    axes[1].set_title("the whole stream")
+    if context is not None and context < max(c["position"].max() for c in coarse.values()):
+        axes[1].axvline(context, color="0.3", ls="--", lw=1)
+        axes[1].text(context, axes[1].get_ylim()[1], " model's context", fontsize=8, va="top")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
+
+
+def plot_stream_gap(gaps: dict[str, pd.DataFrame], cache_size: int) -> Figure:
+    """NLL of each condition minus the 4-sink cache's on the same tokens, binned, with paired
+    bootstrap bands (DataFrames from :func:`llm_exploration.sinks.stats.binned_curve`)."""
+    fig, ax = plt.subplots(figsize=(7.2, 3.6))
+    for label, c in gaps.items():
+        style = _stream_style(label)
+        ax.plot(c["position"], c["nll"], label=label, **style)
+        ax.fill_between(c["position"], c["lo"], c["hi"], color=style["color"], alpha=0.2, lw=0)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.axvline(cache_size, color="0.5", ls=":", lw=1)
+    ax.text(cache_size, ax.get_ylim()[1], " cache full", color="0.4", fontsize=8, va="top")
+    ax.set_xlabel("position in the stream (token)")
+    ax.set_ylabel("NLL minus the 4-sink cache's\n(nats, binned)")
+    ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return fig
 
 
-def plot_window_perplexity(df: pd.DataFrame) -> Figure:
-    """Perplexity against the attention budget per variant (mean over streams, bars: min-max)."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    dense = df[df["variant"] == "dense"]["ppl"]
-    ax.axhspan(dense.min(), dense.max(), color="k", alpha=0.1)
-    ax.axhline(dense.mean(), color="k", lw=1, label="dense attention (all tokens)")
-    windowed = df[df["variant"] != "dense"]
-    for i, (variant, part) in enumerate(windowed.groupby("variant", sort=False)):
-        g = part.groupby("budget")["ppl"]
-        mean, lo, hi = g.mean(), g.min(), g.max()
-        ax.errorbar(
-            mean.index,
-            mean,
-            yerr=[mean - lo, hi - mean],
-            marker="o",
-            ms=4,
-            capsize=3,
-            label=variant,
-            color="C3" if "evicted" in variant else f"C{i}",
-        )
+def plot_speed(df: pd.DataFrame) -> Figure:
+    """Tokens per second against the cache size: sink cache vs sliding window with recomputation."""
+    fig, ax = plt.subplots(figsize=(6.0, 3.6))
+    sizes = df["cache size"]
+    ax.plot(
+        sizes,
+        df["sink cache (tokens/s)"],
+        marker="o",
+        color="C0",
+        label="sink cache (StreamingLLM)",
+    )
+    ax.plot(sizes, df["recompute (tokens/s)"], marker="s", color="C3",
+            label="sliding window, recomputed per token")  # fmt: skip
+    for x, y, r in zip(sizes, df["sink cache (tokens/s)"], df["speed-up"]):
+        ax.annotate(f"{r:.0f}×", (x, y), textcoords="offset points", xytext=(0, 6),
+                    ha="center", fontsize=8, color="C0")  # fmt: skip
     ax.set_xscale("log", base=2)
-    budgets = sorted(windowed["budget"].unique())
-    ax.set_xticks(budgets, [str(int(b)) for b in budgets])
+    ax.set_xticks(sizes, [str(int(s)) for s in sizes])
     ax.minorticks_off()
     ax.set_yscale("log")
-    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda y, _: f"{y:g}"))
-    ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("attention budget (keys a query may see)")
-    ax.set_ylabel("perplexity")
+    ax.set_xlabel("cache size (tokens attended)")
+    ax.set_ylabel("tokens per second")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sink_contributions(df: pd.DataFrame) -> Figure:
+    """Per layer: attention on the sink against the sink's share of the attention output, and the
+    sink's value norm against the other tokens'."""
+    fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.5))
+    share = df["output norm, sink"] / (df["output norm, sink"] + df["output norm, rest"])
+    axes[0].plot(df["layer"], df["attention"], marker="o", ms=3, color="C3",
+                 label="attention weight on the sink")  # fmt: skip
+    axes[0].plot(df["layer"], share, marker="s", ms=3, color="C0",
+                 label="sink's share of the output norm")  # fmt: skip
+    axes[0].set_ylim(0, 1)
+    axes[0].set_ylabel("fraction")
+    axes[0].legend(fontsize=8, loc="upper left")
+    axes[1].plot(df["layer"], df["value norm, sink"], marker="o", ms=3, color="C3", label="sink")
+    axes[1].plot(df["layer"], df["value norm, others"], marker="s", ms=3, color="0.4",
+                 label="other tokens (median)")  # fmt: skip
+    axes[1].set_ylabel("value vector L2 norm")
+    axes[1].legend(fontsize=8, loc="upper left")
+    for ax in axes:
+        ax.set_xlabel("layer")
+    fig.tight_layout()
+    return fig
+
+
+def plot_blocked_sink(df: pd.DataFrame) -> Figure:
+    """Perplexity ratio (blocked / intact, with interval) when one layer may not attend to the sink."""
+    fig, ax = plt.subplots(figsize=(7.2, 3.4))
+    ax.errorbar(df["layer"], df["ratio"], yerr=[df["ratio"] - df["lo"], df["hi"] - df["ratio"]],
+                fmt="o", ms=4, capsize=2, color="C3")  # fmt: skip
+    ax.axhline(1, color="k", lw=0.8)
+    ax.set_xlabel("layer whose attention to the sink is blocked")
+    ax.set_ylabel("perplexity ratio\n(blocked / intact)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_massive(df: pd.DataFrame) -> Figure:
+    """Sun et al.'s view: per layer, the mean of the three largest |h| and the median |h|."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    per = df.groupby(["layer", "rank"])["magnitude"].mean().unstack()
+    median = df.groupby("layer")["median"].mean()
+    for rank, color in zip(per.columns, ("C3", "C1", "C8")):
+        ax.plot(per.index, per[rank], marker="o", ms=3, color=color, label=f"top {rank}")
+    ax.plot(median.index, median, marker="s", ms=3, color="0.4", label="median")
+    ax.set_yscale("log")
+    ax.set_xlabel("layer (output hidden state)")
+    ax.set_ylabel("|activation|")
+    ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
     return fig
 

@@ -1,4 +1,5 @@
-"""Texts for the sink measurements: passages written for the post, tweets and GSM8K questions."""
+"""Texts for the sink measurements: passages written for the post, tweets, GSM8K questions, and
+Shakespeare (tiny_shakespeare) for long streams, perplexity and encoder sentence pairs."""
 
 from __future__ import annotations
 
@@ -54,21 +55,57 @@ def sink_texts(n_tweets: int, n_questions: int, seed: int = 0) -> list[tuple[str
     )
 
 
-def long_streams(
-    tokenizer: PreTrainedTokenizerBase, n_streams: int, length: int, seed: int = 0
-) -> list[Tensor]:
-    """``n_streams`` token streams ``[1, length]``: GSM8K train problems with their worked
-    solutions, concatenated in a random order (a long text made of many short documents)."""
+SHAKESPEARE = "karpathy/tiny_shakespeare"
+
+
+def shakespeare(split: str = "train") -> str:
+    """One split of tiny_shakespeare as a single string (speeches separated by blank lines)."""
+    return load_dataset(SHAKESPEARE, None, split=split)["text"][0]
+
+
+def shakespeare_streams(
+    tokenizer: PreTrainedTokenizerBase,
+    n_streams: int,
+    length: int,
+    split: str = "train",
+    seed: int = 0,
+) -> Tensor:
+    """``[n_streams, length]`` token streams from disjoint stretches of the split, each starting
+    at the beginning of a speech chosen at random (``seed``) in the first fifth of its stretch."""
+    text = shakespeare(split)
+    stretch = len(text) // n_streams
     rng = random.Random(seed)
-    rows = load_dataset("openai/gsm8k", "main", split="train")
-    order = rng.sample(range(len(rows)), len(rows))
-    streams, ids = [], []
-    for i in order:
-        row = rows[i]
-        ids += tokenizer(f"Question: {row['question']}\nAnswer: {row['answer']}\n\n")["input_ids"]
-        if len(ids) >= length:
-            streams.append(torch.tensor([ids[:length]]))
-            ids = []
-            if len(streams) == n_streams:
-                return streams
-    raise ValueError(f"GSM8K train is too short for {n_streams} streams of {length} tokens.")
+    streams = []
+    for i in range(n_streams):
+        lo = i * stretch
+        starts = [lo] + [j + 2 for j in _find_all(text, "\n\n", lo, lo + stretch // 5)]
+        start = rng.choice(starts)
+        ids = tokenizer(text[start : lo + stretch], add_special_tokens=False)["input_ids"]
+        if len(ids) < length:
+            raise ValueError(
+                f"tiny_shakespeare {split!r} is too short for {n_streams} streams of {length} "
+                f"tokens (a stretch gave {len(ids)}): ask for fewer or shorter streams."
+            )
+        streams.append(ids[:length])
+    return torch.tensor(streams)
+
+
+def _find_all(text: str, sub: str, lo: int, hi: int) -> list[int]:
+    out, i = [], text.find(sub, lo, hi)
+    while i != -1:
+        out.append(i)
+        i = text.find(sub, i + 1, hi)
+    return out
+
+
+def shakespeare_pairs(n_pairs: int, max_words: int = 40, seed: int = 0) -> list[tuple[str, str]]:
+    """``n_pairs`` pairs of consecutive speeches (A, B) from the validation split, each cut to
+    ``max_words`` words: the two-segment inputs ``[CLS] A [SEP] B [SEP]`` of Clark et al."""
+    speeches = [s.strip() for s in shakespeare("validation").split("\n\n") if s.strip()]
+    rng = random.Random(seed)
+    picks = rng.sample(range(len(speeches) - 1), n_pairs)
+
+    def cut(s: str) -> str:
+        return " ".join(s.split()[:max_words])
+
+    return [(cut(speeches[i]), cut(speeches[i + 1])) for i in picks]

@@ -29,8 +29,9 @@ from transformers import (
 
 from llm_exploration.data import load_dataset
 from llm_exploration.models import load_encoder
+from llm_exploration.settings import Rule, check
 from llm_exploration.sparse.attention import Backend, use_sparse_attention
-from llm_exploration.sparse.masks import schedule
+from llm_exploration.sparse.masks import SCHEDULE_NAMES, schedule
 
 DATASET = "cardiffnlp/tweet_eval"
 TASKS = ("offensive", "emotion")
@@ -50,6 +51,9 @@ class Budget:
     model: str = "all-minilm-l6-v2"
     backend: Backend = "banded"
 
+    def __post_init__(self) -> None:
+        check(self, BUDGET_RULES)
+
 
 @dataclass(frozen=True)
 class Run:
@@ -57,6 +61,28 @@ class Run:
     schedule: str  # a masks.schedule name, e.g. "every-3-dense"
     window: int
     seed: int
+
+    def __post_init__(self) -> None:
+        check(self, RUN_RULES)
+
+
+def _is_schedule(name: str) -> bool:
+    try:
+        schedule(name, 12)
+    except ValueError:
+        return False
+    return True
+
+
+BUDGET_RULES: dict[str, Rule] = {
+    "train_size": Rule(ge=1), "eval_size": Rule(ge=1), "epochs": Rule(gt=0), "batch_size": Rule(ge=1),
+    "learning_rate": Rule(gt=0), "head_learning_rate": Rule(gt=0), "max_length": Rule(ge=2),
+}
+RUN_RULES: dict[str, Rule] = {
+    "task": Rule(choices=TASKS), "window": Rule(ge=0), "seed": Rule(ge=0),
+    "schedule": Rule(test=_is_schedule, expected="a schedule name: " + ", ".join(SCHEDULE_NAMES)),
+}
+"""Ranges and allowed values of :class:`Budget` and :class:`Run` (types come from the annotations)."""
 
 
 @lru_cache(maxsize=8)

@@ -24,13 +24,33 @@ STICKY_FRACTIONS: dict[float, str] = {
     3 / 8: "square antiprism",
 }
 
-#: Phases of the two-feature, one-neuron model, named for what happens to the extra
-#: feature 1 (the paper's phase-diagram labels): dropped while feature 0 keeps the neuron,
-#: given the neuron while feature 0 is dropped, or sharing the neuron with feature 0.
+#: Half the smallest gap between two sticky fractions (2/5 - 3/8 = 0.025): a tolerance below
+#: it keeps the bands around neighbouring fractions apart.
+MAX_STICKY_TOLERANCE = (
+    min(abs(a - b) for a in STICKY_FRACTIONS for b in STICKY_FRACTIONS if a != b) / 2
+)
+
+#: The polytope of a connected component of `k` features spanning `d` dimensions, by `(k, d)`:
+#: the uniform polytopes behind the sticky fractions (each feature's dimensionality is d/k).
+POLYTOPES: dict[tuple[int, int], str] = {
+    (1, 1): "dedicated dimension",
+    (2, 1): "digon (antipodal pair)",
+    (3, 2): "triangle",
+    (4, 3): "tetrahedron",
+    (5, 2): "pentagon",
+    (8, 3): "square antiprism",
+}
+
+#: What happens to the "extra" (last) feature of a model with one feature more than it has
+#: dimensions, in the paper's terms. With 2 features and 1 neuron only the first three
+#: occur; with 3 features in 2 dimensions the extra feature can also keep a dimension while
+#: the other two share one (the paper's W ⊥ [1, 1, 0]), or all three can share the plane.
 PHASES: tuple[str, ...] = (
     "extra feature not represented",
-    "extra feature gets the neuron",
-    "superposition",
+    "extra feature gets a dimension, another is dropped",
+    "extra feature in superposition",
+    "extra feature gets a dimension, the others share one",
+    "all features share (triangle)",
 )
 
 
@@ -70,12 +90,83 @@ def dimensions_per_feature(W: Tensor) -> Tensor:
     return W.shape[-1] / (W**2).sum(dim=(-2, -1))
 
 
-def nearest_sticky(dimensionality: float, tol: float = 0.02) -> str:
-    """Name of the polytope whose fraction is within `tol` of `dimensionality`, else ""."""
-    for fraction, name in STICKY_FRACTIONS.items():
-        if abs(dimensionality - fraction) <= tol:
-            return name
-    return ""
+def _check_tolerance(tol: float) -> None:
+    if not 0 < tol < MAX_STICKY_TOLERANCE:
+        raise ValueError(
+            f"tol={tol} must lie in (0, {MAX_STICKY_TOLERANCE:.4f}): wider bands around 2/5 "
+            "and 3/8 would overlap, and a dimensionality could match two polytopes"
+        )
+
+
+def nearest_sticky(dimensionality: float, tol: float = 0.01) -> str:
+    """Name of the sticky fraction nearest to `dimensionality` if it is within `tol`, else "".
+
+    `tol` must stay below half the smallest gap between fractions, so that at most one
+    fraction can match.
+    """
+    _check_tolerance(tol)
+    fraction = min(STICKY_FRACTIONS, key=lambda f: abs(dimensionality - f))
+    return STICKY_FRACTIONS[fraction] if abs(dimensionality - fraction) <= tol else ""
+
+
+def sticky_null_rate(low: float, high: float, tol: float = 0.01) -> float:
+    """How often a point drawn uniformly from [low, high] lands within `tol` of a sticky
+    fraction: the rate at which `nearest_sticky` would name a polytope by chance."""
+    _check_tolerance(tol)
+    if not high > low:
+        raise ValueError(f"need low < high, got [{low}, {high}]")
+    covered = sum(max(0.0, min(high, f + tol) - max(low, f - tol)) for f in STICKY_FRACTIONS)
+    return covered / (high - low)
+
+
+def feature_components(W: Tensor, threshold: float = 0.1, min_norm: float = 0.5) -> list[list[int]]:
+    """The paper's feature graph, cut into its connected components.
+
+    Nodes are the represented features (`‖W_i‖ ≥ min_norm`) of one model, `W`:
+    `[features, hidden]`; features `i` and `j` are joined when `|Ŵ_i · W_j|` or `|Ŵ_j · W_i|`
+    exceeds `threshold` (they are not orthogonal). Features in different components share
+    no dimension (the paper's tegum factors). Returns lists of feature indices, largest first.
+    """
+    if W.ndim != 2:
+        raise ValueError(
+            f"feature_components needs one model's W [features, hidden], got {tuple(W.shape)}"
+        )
+    kept = torch.nonzero(feature_norms(W) >= min_norm).flatten().tolist()
+    P = projections(W[kept]).abs()
+    adjacent = ((P > threshold) | (P.T > threshold)).tolist()
+    seen, components = set(), []
+    for start in range(len(kept)):
+        if start in seen:
+            continue
+        stack, component = [start], []
+        seen.add(start)
+        while stack:
+            node = stack.pop()
+            component.append(kept[node])
+            for other, joined in enumerate(adjacent[node]):
+                if joined and other not in seen:
+                    seen.add(other)
+                    stack.append(other)
+        components.append(sorted(component))
+    return sorted(components, key=lambda c: (-len(c), c[0]))
+
+
+def component_dimension(W: Tensor, rel_tol: float = 0.3) -> int:
+    """Number of hidden dimensions a group of features spans, `W`: `[features, hidden]`:
+    singular values above `rel_tol` times the largest (a digon spans 1, a pentagon 2)."""
+    sigma = torch.linalg.svdvals(W)
+    return int((sigma > rel_tol * sigma[0]).sum()) if len(sigma) else 0
+
+
+def partner_cosines(W: Tensor, min_norm: float = 0.1) -> Tensor:
+    """Cosine between the directions of features 0-1, 2-3, ... (the pairs of
+    `FeatureSampler(pairs=...)`): 0 for orthogonal partners, -1 for antipodal ones, 1 for
+    partners stored along one direction. NaN where a partner is not represented
+    (`‖W_i‖ < min_norm`). `W`: `[..., features, hidden]` -> `[..., features / 2]`."""
+    a, b = W[..., 0::2, :], W[..., 1::2, :]
+    na, nb = feature_norms(a), feature_norms(b)
+    cos = (a * b).sum(-1) / (na * nb).clamp_min(EPS)
+    return torch.where((na >= min_norm) & (nb >= min_norm), cos, torch.nan)
 
 
 def neighbour_angles(W: Tensor, min_norm: float = 0.5) -> Tensor:
@@ -94,16 +185,26 @@ def neighbour_angles(W: Tensor, min_norm: float = 0.5) -> Tensor:
     return torch.rad2deg(gaps)
 
 
-def extra_feature_phase(W: Tensor, threshold: float = 0.5) -> Tensor:
-    """Phase of feature 1 (the "extra" feature) in two-feature models: an index into
-    `PHASES`. `W`: `[..., 2, hidden]` -> `[...]` integers.
+def extra_feature_phase(W: Tensor, threshold: float = 0.5, shared: float = 0.25) -> Tensor:
+    """Phase of the extra (last) feature: an index into `PHASES`. `W`: `[..., features,
+    hidden]` -> `[...]` integers.
 
-    not represented: `‖W_1‖ < threshold`; superposition: represented and sharing its
-    direction with feature 0 (`Σ_{j≠1} (Ŵ_1 · W_j)² ≥ threshold`); dedicated neuron:
-    represented and alone.
+    Not represented: `‖W_last‖ < threshold`. In superposition: represented and sharing its
+    direction (`Σ_{j≠last} (Ŵ_last · W_j)² ≥ shared`: a represented feature on the same
+    line gives at least `threshold²`, each corner of a triangle 0.5); "all share" when every
+    feature is represented and shares. Otherwise it has a dimension of its own, and either
+    some other feature is dropped or all are stored (the others then share the rest).
     """
-    if W.shape[-2] != 2:
-        raise ValueError(f"extra_feature_phase needs 2 features, got W of shape {tuple(W.shape)}")
-    represented = feature_norms(W)[..., 1] >= threshold
-    shared = superposition(W)[..., 1] >= threshold
-    return torch.where(represented, torch.where(shared, 2, 1), 0)
+    if W.shape[-2] < 2:
+        raise ValueError(
+            f"extra_feature_phase needs at least 2 features, got W of shape {tuple(W.shape)}"
+        )
+    represented = feature_norms(W) >= threshold
+    shares = superposition(W) >= shared
+    extra_in, extra_shares = represented[..., -1], shares[..., -1]
+    all_stored = represented.all(-1)
+    several_others = W.shape[-2] > 2  # with one other feature, "the others share" cannot be
+    all_share = all_stored & shares.all(-1) & several_others
+    phase = torch.where(all_stored & several_others, 3, 1)
+    phase = torch.where(extra_shares, torch.where(all_share, 4, 2), phase)
+    return torch.where(extra_in, phase, 0)

@@ -11,8 +11,12 @@ Conventions:
   feature `i`.
 - A batch is `[instances, features, batch]` (the notebook has `[batch, instances,
   features]`): each sample is a column, as in the paper's `h = W x`. Batch last keeps the
-  per-(instance, feature) density, importance and bias broadcasts over a contiguous axis;
-  for the 2-feature phase-diagram model that halved the time of a training step on CPU.
+  per-(instance, feature) broadcasts over a contiguous axis.
+
+Training computes the loss and its gradient by hand (`loss_and_grads`, tested against
+autograd): on a CPU the step is a few passes over the `[instances, features, batch]` tensors
+plus five batched matrix products, which is what lets the paper-scale geometry sweep fit in
+minutes.
 """
 
 from __future__ import annotations
@@ -21,9 +25,18 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor, nn
+
+Values = Literal["uniform", "normal"]
+#: How many `[instance, feature, sample]` entries one group of instances puts through a
+#: training step at a time (see `train`).
+CHUNK_ELEMENTS = 1 << 18
+Pairs = Literal["independent", "correlated", "anticorrelated"]
+Schedule = Literal["cosine", "constant"]
 
 
 class ToyModel(nn.Module):
@@ -109,19 +122,105 @@ def as_grid(value: float | Tensor, n_instances: int, n_features: int, name: str)
         ) from None
 
 
-def sample_features(
-    density: Tensor, n_batch: int, generator: torch.Generator | None = None
-) -> Tensor:
-    """Synthetic features: `x_i = 0` with probability `S = 1 - density`, else `U[0, 1]`.
+class FeatureSampler:
+    """Synthetic features for every instance at once: `x_i = 0` with probability
+    `S = 1 - density`, otherwise a value drawn from `values`:
 
-    `density`: `[instances, features]` (the probability `1 - S` that a feature is present).
-    Returns `[instances, features, batch]`. One uniform draw `u` per entry serves both
-    choices: `u < p` happens with probability `p`, and given that, `u / p` is uniform on
-    [0, 1] — the same distribution as two independent draws, at half the random numbers.
+    - "uniform": U[0, 1] (the paper's features);
+    - "normal": N(0, 1) (Gaussian features, to show what they change).
+
+    `pairs` links features 0-1, 2-3, ... as in the paper's correlated-features section:
+    "correlated" pairs are present together or absent together (the values are drawn
+    independently); in "anticorrelated" pairs at most one feature is present (the pair is
+    active with probability `2 · density`, then one of its two features at random), so
+    each feature keeps its density. "independent" (the default) draws every feature alone.
+
+    `density`: `[instances, features]`. Calls return `[instances, features, batch]`. One
+    uniform draw `u` per entry serves both choices: `u < p` happens with probability `p`,
+    and given that, `1 - u/p` is uniform on (0, 1], so "uniform" is `max(1 - u/p, 0)`, three
+    in-place passes and no mask. On a CPU the draws come from NumPy's PCG64 (twice as fast
+    as torch's generator there); elsewhere from a torch generator on the device.
     """
-    u = torch.rand(*density.shape, n_batch, generator=generator, device=density.device)
-    x = u.div_(density[:, :, None])  # in place: u / p, below 1 exactly when u < p
-    return x.masked_fill_(x >= 1, 0.0)
+
+    def __init__(
+        self,
+        density: Tensor,
+        seed: int = 0,
+        values: Values = "uniform",
+        pairs: Pairs = "independent",
+    ) -> None:
+        if values not in ("uniform", "normal"):
+            raise ValueError(f"values must be 'uniform' or 'normal', got {values!r}")
+        if pairs not in ("independent", "correlated", "anticorrelated"):
+            raise ValueError(
+                f"pairs must be 'independent', 'correlated' or 'anticorrelated', got {pairs!r}"
+            )
+        if not bool(((density > 0) & (density <= 1)).all()):
+            raise ValueError("density (1 - S) must lie in (0, 1]; S = 1 would mean no data at all")
+        if pairs != "independent":
+            if density.shape[1] % 2 or not torch.equal(density[:, 0::2], density[:, 1::2]):
+                raise ValueError(
+                    f"pairs={pairs!r} needs an even number of features, the two of each pair "
+                    "with the same density"
+                )
+            if pairs == "anticorrelated" and bool((density > 0.5).any()):
+                raise ValueError(
+                    "anticorrelated pairs need density <= 0.5 (a pair is active 2p of the time)"
+                )
+        self.density = density[:, :, None]
+        self.neg_inverse = -1 / self.density
+        self.values = values
+        self.pairs = pairs
+        self.device = density.device
+        if self.device.type == "cpu":
+            self.rng = np.random.default_rng(seed)
+        else:
+            self.generator = torch.Generator(self.device).manual_seed(seed)
+
+    def _uniform(self, n_batch: int) -> Tensor:
+        shape = (*self.density.shape[:2], n_batch)
+        if self.device.type == "cpu":
+            return torch.from_numpy(self.rng.random(shape, dtype=np.float32))
+        return torch.rand(shape, generator=self.generator, device=self.device)
+
+    def _normal(self, n_batch: int) -> Tensor:
+        shape = (*self.density.shape[:2], n_batch)
+        if self.device.type == "cpu":
+            return torch.from_numpy(self.rng.standard_normal(shape, dtype=np.float32))
+        return torch.randn(shape, generator=self.generator, device=self.device)
+
+    def __call__(self, n_batch: int) -> Tensor:
+        if self.pairs != "independent":
+            return self._paired(n_batch)
+        u = self._uniform(n_batch)
+        if self.values == "uniform":
+            return u.mul_(self.neg_inverse).add_(1).clamp_(min=0)
+        return self._normal(n_batch).mul_(u < self.density)
+
+    def _paired(self, n_batch: int) -> Tensor:
+        """Features linked in pairs (see the class docstring)."""
+        values = self._normal(n_batch) if self.values == "normal" else self._uniform(n_batch)
+        pair_density = self.density[:, 0::2]  # [instances, pairs, 1]
+        u = self._uniform(n_batch)[:, 0::2]  # one draw per pair
+        if self.pairs == "correlated":
+            present = (u < pair_density).repeat_interleave(2, dim=1)
+        else:  # active with probability 2p; u / 2p < 1/2 picks the first feature
+            active = u < 2 * pair_density
+            first = u < pair_density
+            present = torch.stack([first, active & ~first], dim=2).flatten(1, 2)
+        return values.mul_(present)
+
+
+def sample_features(
+    density: Tensor,
+    n_batch: int,
+    seed: int = 0,
+    values: Values = "uniform",
+    pairs: Pairs = "independent",
+) -> Tensor:
+    """One batch from `FeatureSampler(density, seed, values, pairs)`: `[instances,
+    features, batch]`."""
+    return FeatureSampler(density, seed, values, pairs)(n_batch)
 
 
 def weighted_mse(x: Tensor, out: Tensor, importance: Tensor) -> Tensor:
@@ -131,34 +230,95 @@ def weighted_mse(x: Tensor, out: Tensor, importance: Tensor) -> Tensor:
     return ((x - out) ** 2 * importance[:, :, None]).mean(dim=(1, 2))
 
 
-class _ReconstructionLoss(torch.autograd.Function):
-    """`weighted_mse(x, activation(pre), importance)` with a hand-written gradient.
+@torch.no_grad()
+def loss_and_grads(model: ToyModel, x: Tensor, importance: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """`weighted_mse(x, model(x), importance)` per instance, and the gradients of its sum
+    with respect to `W` and `b`, by hand.
 
-    The same value and gradient as autograd through `ToyModel.forward` and `weighted_mse`
-    (a test checks it), in fewer passes over the `[instances, features, batch]` tensors,
-    which are most of the cost of a training step: about 1.4x faster on this CPU.
+    The same numbers as autograd (a test checks it) in fewer passes: the ReLU's gate is
+    `sign(x')` (1 where the output passes, 0 where it is clipped), no boolean masks (slow on
+    CPU), and the importance scales the small `[instances, features, hidden]` products
+    instead of the big `[instances, features, batch]` tensors.
+    Returns loss `[instances]`, dW `[instances, features, hidden]`, db `[instances, features]`.
     """
-
-    @staticmethod
-    def forward(ctx, pre: Tensor, x: Tensor, importance: Tensor, relu: Tensor) -> Tensor:
-        dead = (pre <= 0) & relu[:, None, None]  # where a ReLU outputs 0 and passes no gradient
-        residual = pre.masked_fill(dead, 0.0).sub_(x)  # x' - x
-        n = pre.shape[1] * pre.shape[2]
-        ctx.save_for_backward(residual, dead, importance)
-        ctx.n = n
-        return torch.einsum("ifb,ifb->if", residual, residual).mul_(importance).sum(1) / n
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        residual, dead, importance = ctx.saved_tensors
-        scale = importance * (2 / ctx.n) * grad[:, None]  # [instances, features]
-        grad_pre = (residual * scale[:, :, None]).masked_fill_(dead, 0.0)
-        return grad_pre, None, None, None
+    return _loss_and_grads(model.W, model.b, model.relu, x, importance)
 
 
-def reconstruction_loss(model: ToyModel, x: Tensor, importance: Tensor) -> Tensor:
-    """Per-instance `weighted_mse(x, model(x), importance)`, `[instances]`, fast to train."""
-    return _ReconstructionLoss.apply(model.preactivation(x), x, importance, model.relu)
+def _loss_and_grads(
+    W: Tensor, b: Tensor, relu: Tensor, x: Tensor, importance: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    h = torch.bmm(W.transpose(1, 2), x)  # [instances, hidden, batch]
+    out = torch.baddbmm(b[:, :, None], W, h)  # preactivation, made into x' in place
+    if bool(relu.all()):
+        gate = out.clamp_(min=0).sign()
+    elif not bool(relu.any()):
+        gate = None
+    else:  # linear instances: sign clamped to at least 1 is 1 everywhere
+        floor = (~relu).to(out.dtype)[:, None, None]
+        gate = out.sign().clamp_(min=floor)
+        out.mul_(gate)
+    residual = out.sub_(x)  # x' - x
+    n = x.shape[1] * x.shape[2]
+    scale = importance * (2 / n)  # d loss / d x' = scale · (x' - x)
+    loss = (torch.linalg.vector_norm(residual, dim=2) ** 2 * importance).sum(1) / n
+    g = residual if gate is None else residual.mul_(gate)  # unscaled d loss / d pre
+    db = g.sum(2) * scale
+    dh = torch.bmm((W * scale[:, :, None]).transpose(1, 2), g)  # [instances, hidden, batch]
+    dW = torch.bmm(g, h.transpose(1, 2)).mul_(scale[:, :, None])
+    dW.baddbmm_(x, dh.transpose(1, 2))
+    return loss, dW, db
+
+
+@torch.no_grad()
+def expected_loss(
+    W: Tensor,
+    b: Tensor,
+    density: float | Tensor,
+    importance: float | Tensor = 1.0,
+    *,
+    values: Values = "uniform",
+    pairs: Pairs = "independent",
+    n_samples: int = 200_000,
+    seed: int = 1,
+) -> Tensor:
+    """The loss `weighted_mse` of fixed ReLU-model weights, estimated on `n_samples` fresh
+    samples: `W` `[instances, features, hidden]`, `b` `[instances, features]` -> `[instances]`.
+    `density` is a scalar or one value per feature, the same for every instance, and every
+    instance sees the same samples, so differences between instances are measured with
+    little noise."""
+    model = ToyModel(*W.shape)
+    model.W.copy_(W)
+    model.b.copy_(b)
+    n_i, n_f = W.shape[:2]
+    one = as_grid(torch.as_tensor(density, dtype=torch.float32).reshape(1, -1), 1, n_f, "density")
+    sampler, weights = (
+        FeatureSampler(one, seed, values, pairs),
+        as_grid(importance, n_i, n_f, "importance"),
+    )
+    total, done = torch.zeros(n_i), 0
+    while done < n_samples:  # in chunks of 100,000 samples, to keep memory small
+        chunk = min(100_000, n_samples - done)
+        x = sampler(chunk).expand(n_i, -1, -1)
+        total += weighted_mse(x, model(x), weights) * chunk
+        done += chunk
+    return total / n_samples
+
+
+class Training(NamedTuple):
+    """What `train` returns: the loss curve and copies of `W` at the requested steps."""
+
+    history: Tensor  # [windows, instances], mean training loss per window of steps
+    snapshots: dict[int, Tensor]  # step -> W after that many steps, [instances, features, hidden]
+
+
+def learning_rate_factor(schedule: Schedule, step: int, steps: int) -> float:
+    """The reference notebook's schedules: "constant" (its `optimize()` default) or
+    "cosine" (its `cosine_decay_lr`, from 1 to 0 as `cos(π/2 · step / (steps - 1))`)."""
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return math.cos(0.5 * math.pi * step / max(1, steps - 1))
+    raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
 
 
 def train(
@@ -169,56 +329,70 @@ def train(
     steps: int = 10_000,
     batch_size: int = 1024,
     lr: float = 1e-3,
+    schedule: Schedule = "cosine",
+    values: Values = "uniform",
+    pairs: Pairs = "independent",
     seed: int = 0,
     log_every: int | None = None,
-) -> Tensor:
+    snapshot_steps: Sequence[int] = (),
+) -> Training:
     """Train every instance of `model` at once with one AdamW optimizer.
 
-    From the paper's reference notebook: AdamW with PyTorch's default weight decay
-    (0.01), fresh synthetic data every step, and its `cosine_decay_lr` schedule (it also
-    offers constant and linear ones), the rate falling from `lr` to 0 as
-    `cos(π/2 · step / (steps - 1))`. The decay lets every instance settle on its
-    arrangement exactly, even in short runs.
+    As in the paper's reference notebook: AdamW with PyTorch's default weight decay (0.01)
+    and fresh synthetic data every step. `schedule` is one of the notebook's learning-rate
+    schedules: "constant" (its default) or "cosine" (decay to 0, which lets short runs settle).
 
     `density` (`1 - S`) and `importance` take any shape `as_grid` accepts (1-D: density per
-    instance, importance per feature).
-    Returns the per-instance training loss averaged over each window of `log_every`
-    steps (default: a hundredth of the run), `[steps // log_every, instances]`.
-    Deterministic for a given `seed` (data) and model seed (initial weights).
+    instance, importance per feature); `values` is the features' distribution when present
+    and `pairs` how features 0-1, 2-3, ... occur together (see `FeatureSampler`).
+    Returns the per-instance training loss averaged over each window of `log_every` steps
+    (default: a hundredth of the run), `[steps // log_every, instances]`, and `W` after each
+    of `snapshot_steps`. Deterministic for a given `seed` (data) and model seed (weights).
     """
     n_i, n_f, device = model.n_instances, model.n_features, model.W.device
     density = as_grid(density, n_i, n_f, "density").to(device)
     importance = as_grid(importance, n_i, n_f, "importance").to(device)
-    if not bool(((density > 0) & (density <= 1)).all()):
-        raise ValueError("density (1 - S) must lie in (0, 1]; S = 1 would mean no data at all")
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be positive, got {steps}, {batch_size}")
+    learning_rate_factor(schedule, 0, steps)  # fails early on an unknown schedule
+    # On a CPU, instances go through each step in groups of about CHUNK_ELEMENTS batch
+    # entries: the step is a few passes over [instances, features, batch] tensors, and
+    # tensors that fit in the cache make each pass cheaper (20-25% for the paper-scale
+    # geometry sweep). A GPU wants them all at once.
+    size = max(1, CHUNK_ELEMENTS // (n_f * batch_size)) if device.type == "cpu" else n_i
+    chunks = [slice(start, min(start + size, n_i)) for start in range(0, n_i, size)]
+    samplers = [FeatureSampler(density[c], seed + k, values, pairs) for k, c in enumerate(chunks)]
     log_every = log_every or max(1, steps // 100)
-    generator = torch.Generator(device).manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    decay = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda step: math.cos(0.5 * math.pi * step / max(1, steps - 1))
-    )
-    history, running = [], torch.zeros(n_i, device=device)
+    history, snapshots, running = [], {}, torch.zeros(n_i, device=device)
+    wanted = set(snapshot_steps)
     # One thread: the tensors are small, and on a busy 2-core machine two intra-op threads
     # waiting on each other made the pentagon test 30x slower (105 s against 3.6 s).
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         for step in range(steps):
-            x = sample_features(density, batch_size, generator)
-            losses = reconstruction_loss(model, x, importance)
-            opt.zero_grad(set_to_none=True)
-            losses.sum().backward()
+            for group in opt.param_groups:
+                group["lr"] = lr * learning_rate_factor(schedule, step, steps)
+            losses = torch.empty(n_i, device=device)
+            dW, db = torch.empty_like(model.W), torch.empty_like(model.b)
+            with torch.no_grad():
+                for c, sampler in zip(chunks, samplers):
+                    losses[c], dW[c], db[c] = _loss_and_grads(
+                        model.W[c], model.b[c], model.relu[c], sampler(batch_size), importance[c]
+                    )
+            model.W.grad, model.b.grad = dW, db
             opt.step()
-            decay.step()
-            running += losses.detach()
+            running += losses
             if (step + 1) % log_every == 0:
                 history.append(running / log_every)
                 running = torch.zeros_like(running)
+            if step + 1 in wanted:
+                snapshots[step + 1] = model.W.detach().clone()
     finally:
         torch.set_num_threads(threads)
-    return torch.stack(history) if history else torch.empty(0, n_i)
+    history = torch.stack(history) if history else torch.empty(0, n_i)
+    return Training(history, snapshots)
 
 
 def best_of_seeds(loss: Tensor, n_seeds: int) -> Tensor:
@@ -237,13 +411,16 @@ def best_of_seeds(loss: Tensor, n_seeds: int) -> Tensor:
 @dataclass
 class Sweep:
     """The kept (lowest-loss) seed of each configuration of a sweep, and every seed's
-    weights and loss (to see how many seeds found the kept solution)."""
+    weights, loss curve and snapshots (to see how many seeds found the kept solution, and
+    whether training had settled)."""
 
     W: Tensor  # [configs, features, hidden]
     b: Tensor  # [configs, features]
     loss: Tensor  # [configs], final training loss of the kept seed
     seed_losses: Tensor  # [configs, seeds], final training loss of every seed
     seed_W: Tensor  # [configs, seeds, features, hidden], every seed's weights
+    history: Tensor  # [windows, configs, seeds], every seed's training loss curve
+    snapshots: dict[int, Tensor]  # step -> [configs, seeds, features, hidden]
     seconds: float  # wall time of the training
 
 
@@ -263,8 +440,10 @@ def train_sweep(
 
     `density` (`1 - S`) is `[configs]` or `[configs, features]`; `importance` is a scalar,
     `[features]` or `[configs, features]`; `relu` is one flag or one per configuration.
-    `train_kwargs` go to `train` (steps, batch_size, lr). Instance `c * seeds + s` is
-    configuration `c`, seed `s`. Results come back on the CPU whatever `device` trained them.
+    `train_kwargs` go to `train` (steps, batch_size, lr, schedule, values, pairs,
+    snapshot_steps).
+    Instance `c * seeds + s` is configuration `c`, seed `s`. Results come back on the CPU
+    whatever `device` trained them.
     """
     density = torch.as_tensor(density, dtype=torch.float32)
     n_configs = density.shape[0]
@@ -280,18 +459,22 @@ def train_sweep(
         importance.repeat_interleave(seeds, 0),
     )
     start = time.perf_counter()
-    history = train(model, density, importance, seed=seed, **train_kwargs).cpu()  # waits for a GPU
+    history, snapshots = train(model, density, importance, seed=seed, **train_kwargs)
+    history = history.cpu()  # waits for a GPU
     seconds = time.perf_counter() - start
     # Judge each seed by its training loss over the last tenth of training: many more
     # samples than one evaluation batch, which matters when features are rare.
     loss = history[-max(1, len(history) // 10) :].mean(0)
     keep = best_of_seeds(loss, seeds)
     W, b = model.W.detach().cpu(), model.b.detach().cpu()
+    shape = (n_configs, seeds, n_features, n_hidden)
     return Sweep(
         W=W[keep],
         b=b[keep],
         loss=loss[keep],
         seed_losses=loss.view(n_configs, seeds),
-        seed_W=W.view(n_configs, seeds, n_features, n_hidden),
+        seed_W=W.view(shape),
+        history=history.view(len(history), n_configs, seeds),
+        snapshots={step: w.cpu().view(shape) for step, w in snapshots.items()},
         seconds=seconds,
     )
