@@ -34,7 +34,7 @@ def mask_grid(
     fig, axes = plt.subplots(
         len(names),
         n_layers,
-        figsize=(1.55 * n_layers + 1.4, 1.6 * len(names) + 0.6),
+        figsize=(1.4 * n_layers + 1.1, 1.45 * len(names) + 0.6),
         squeeze=False,
         sharex=True,
         sharey=True,
