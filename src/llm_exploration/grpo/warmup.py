@@ -43,8 +43,10 @@ def wrap_in_format(text: str) -> str | None:
 def own_answers_in_format(model: Any, tokenizer: Any, questions: Sequence[str], *, max_completion_length: int,
                           system_prompt: str | None = None, batch_size: int = 32) -> list[dict[str, str]]:
     """The model's greedy answer to each question (zero-shot prompt), re-wrapped by
-    :func:`wrap_in_format`; questions whose answer holds no number are skipped.
-    Returns ``[{"question", "target"}]``."""
+    :func:`wrap_in_format`. Skipped: answers cut off at ``max_completion_length`` (their last
+    number is often a truncated one), answers with no number, and targets that would not fit
+    in ``max_completion_length`` tokens with their tags (a warm-up on them would teach answers
+    that the trainer then truncates). Returns ``[{"question", "target"}]``."""
     out = []
     for s in range(0, len(questions), batch_size):
         chunk = list(questions[s:s + batch_size])
@@ -53,9 +55,10 @@ def own_answers_in_format(model: Any, tokenizer: Any, questions: Sequence[str], 
         device = next(model.parameters()).device
         r = generate(model, tokenizer, ids.to(device), mask.to(device), 1,
                      max_completion_length=max_completion_length, do_sample=False)
-        for q, text in zip(chunk, tokenizer.batch_decode(r.completion_ids, skip_special_tokens=True)):
-            target = wrap_in_format(text)
-            if target is not None:
+        finished = (r.completion_ids == tokenizer.eos_token_id).any(1).tolist()
+        for q, text, done in zip(chunk, tokenizer.batch_decode(r.completion_ids, skip_special_tokens=True), finished):
+            target = wrap_in_format(text) if done else None
+            if target is not None and len(tokenizer(target, add_special_tokens=False)["input_ids"]) < max_completion_length:
                 out.append({"question": q, "target": target})
     return out
 
