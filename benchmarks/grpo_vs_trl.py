@@ -41,6 +41,8 @@ def worker(args: argparse.Namespace) -> None:
     print("RESULT " + json.dumps({
         "trainer": run.trainer,
         "step_time": m["step_time"].tolist(),
+        "step_cpu_time": m["step_cpu_time"].tolist(),
+        "generate_time": m["time/generate_s"].tolist() if "time/generate_s" in m else None,
         "completion_tokens": m["completion_tokens"].tolist(),
         "reward": m["reward"].tolist(),
         "peak_rss_mb": run.peak_rss_mb,
@@ -58,15 +60,16 @@ def config_from_args(args: argparse.Namespace):
         train_size=args.train_size, eval_size=0, num_generations=args.num_generations,
         per_device_train_batch_size=args.batch_size, max_completion_length=args.max_completion_length,
         temperature=args.temperature, learning_rate=args.learning_rate, max_steps=args.steps,
-        loss_type=args.loss_type, beta=0.0, seed=args.seed, reward_funcs=["format_soft", "correctness"],
-        bf16=args.bf16,
+        loss_type=args.loss_type, beta=0.0, seed=args.seed, reward_funcs=args.rewards.split(","),
+        bf16=args.bf16, gradient_accumulation_steps=args.grad_accum, log_completions=0,
     )
 
 
 def run_worker(trainer: str, args: argparse.Namespace, round_: int) -> dict:
     cmd = [sys.executable, __file__, "--worker", trainer, "--seed", str(args.seed + round_)]
     for key in ("model", "dataset", "dataset_kwargs", "few_shot", "train_size", "num_generations", "batch_size",
-                "max_completion_length", "temperature", "learning_rate", "steps", "loss_type", "threads"):
+                "max_completion_length", "temperature", "learning_rate", "steps", "loss_type", "threads", "rewards",
+                "grad_accum"):
         cmd += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
     if args.bf16:
         cmd.append("--bf16")
@@ -120,6 +123,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--bf16", action="store_true")
+    p.add_argument("--rewards", default="format_soft,correctness")
+    p.add_argument("--grad-accum", type=int, default=1)
     p.add_argument("--json", type=Path, help="also write the raw runs and summary here")
     args = p.parse_args()
     if args.worker:
@@ -137,6 +142,7 @@ def main() -> None:
             r = run_worker(trainer, args, round_)
             runs[trainer].append(r)
             print(f"round {round_} {trainer:4s}: steps {[round(t, 1) for t in r['step_time']]} s, "
+                  f"cpu {[round(t, 1) for t in r['step_cpu_time']]} s, "
                   f"peak {r['peak_rss_mb']:.0f} MiB, rewards {[round(x, 2) for x in r['reward']]}", flush=True)
     s = {k: summarize(v) for k, v in runs.items()}
     print(f"\n{'':28s}{'ours':>12s}{'TRL':>12s}{'ours/TRL':>10s}")

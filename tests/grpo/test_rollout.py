@@ -101,3 +101,42 @@ def test_generation_restores_training_mode(tokenizer, tiny):
     tiny.train()
     generate(tiny, tokenizer, ids, mask, 2, max_completion_length=2)
     assert tiny.training
+
+
+def test_generation_equals_transformers_generate_when_rows_end_at_different_steps(tokenizer, tiny):
+    """Greedy: the engine's loop (shared prompt cache, finished rows dropped from the batch)
+    writes exactly what ``model.generate`` writes, for rows that end at different steps."""
+    with torch.no_grad():  # larger weights than the init, so that greedy text depends on the prompt
+        for param in tiny.parameters():
+            if param.dim() == 2:
+                param.normal_(0, 0.5)
+    ids, mask = _prompts(tokenizer)
+    plain = tiny.generate(input_ids=ids, attention_mask=mask, max_new_tokens=8, do_sample=False,
+                          pad_token_id=tokenizer.pad_token_id)[:, ids.size(1):]
+    # make the tokens written at steps 1 and 4 of the two rows "end of sequence" for both decoders
+    stop = [int(plain[0, 1]), int(plain[1, 4])]
+    tiny.generation_config.eos_token_id = [EOS, *stop]
+    expected = tiny.generate(input_ids=ids, attention_mask=mask, max_new_tokens=8, do_sample=False,
+                             pad_token_id=tokenizer.pad_token_id)[:, ids.size(1):]
+    r = generate(tiny, tokenizer, ids, mask, 1, max_completion_length=8, do_sample=False)
+    lengths = r.completion_mask.sum(1).tolist()
+    assert lengths[0] <= 2 and lengths[1] <= 5 and lengths[0] != lengths[1]
+    for i, n in enumerate(lengths):
+        assert r.completion_ids[i, :n].tolist() == expected[i, :n].tolist()
+
+
+def test_sampling_follows_the_warped_distribution(tokenizer, tiny):
+    """Sampled first tokens follow softmax(top-k(logits / T)): frequencies within 3 s.e."""
+    ids, mask = _prompts(tokenizer)
+    ids, mask = ids[:1], mask[:1]
+    logits = tiny(input_ids=ids, attention_mask=mask).logits[0, -1] / 0.5
+    top = logits.topk(3)
+    probs = top.values.softmax(-1)
+    torch.manual_seed(0)
+    n = 3000
+    r = generate(tiny, tokenizer, ids, mask, n, max_completion_length=1, temperature=0.5, top_k=3)
+    first = r.completion_ids[:, 0]
+    for token, p in zip(top.indices.tolist(), probs.tolist()):
+        freq = (first == token).float().mean().item()
+        assert abs(freq - p) < 3 * (p * (1 - p) / n) ** 0.5 + 1e-3, (token, freq, p)
+    assert torch.isin(first, top.indices).all()

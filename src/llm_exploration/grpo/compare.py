@@ -99,19 +99,22 @@ def trl_args(cfg: GRPOConfig, output_dir: str | Path) -> Any:
 
 
 class _Clock:
-    """Step durations: time from the previous mark (or start) to each step's end."""
+    """Step durations: wall time and this process's CPU time (all threads) from the previous
+    mark (or start) to each step's end. CPU time is what a busy shared machine inflates least."""
 
     def __init__(self) -> None:
         self.step_times: list[float] = []
-        self._last = time.perf_counter()
+        self.cpu_times: list[float] = []
+        self.start()
 
     def start(self) -> None:
-        self._last = time.perf_counter()
+        self._last, self._last_cpu = time.perf_counter(), time.process_time()
 
     def mark(self) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         self.step_times.append(now - self._last)
-        self._last = now
+        self.cpu_times.append(cpu - self._last_cpu)
+        self._last, self._last_cpu = now, cpu
 
 
 class StepTimer(TrainerCallback):
@@ -123,6 +126,10 @@ class StepTimer(TrainerCallback):
     @property
     def step_times(self) -> list[float]:
         return self.clock.step_times
+
+    @property
+    def cpu_times(self) -> list[float]:
+        return self.clock.cpu_times
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.clock.start()
@@ -141,6 +148,10 @@ class LightningStepTimer(L.Callback):
     @property
     def step_times(self) -> list[float]:
         return self.clock.step_times
+
+    @property
+    def cpu_times(self) -> list[float]:
+        return self.clock.cpu_times
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.clock.start()
@@ -168,13 +179,14 @@ class Run:
     tokenizer: Any = field(repr=False, default=None)
 
 
-def _finish(trainer: str, cfg: GRPOConfig, rows: list[dict[str, Any]], step_times: list[float],
-            model: Any, tokenizer: Any) -> Run:
+def _finish(trainer: str, cfg: GRPOConfig, rows: list[dict[str, Any]], clock: Any, model: Any,
+            tokenizer: Any) -> Run:
     m = pd.DataFrame(rows)
     m = m[m["reward"].notna()].reset_index(drop=True)
     m["step"] = range(1, len(m) + 1)
     m["trainer"], m["seed"] = trainer, cfg.seed
-    m["step_time"] = step_times[: len(m)]
+    m["step_time"] = clock.step_times[: len(m)]
+    m["step_cpu_time"] = clock.cpu_times[: len(m)]
     m["completion_tokens"] = m["completions/mean_length"] * cfg.generation_batch_size
     m["completion_tokens_per_s"] = m["completion_tokens"] / m["step_time"]
     return Run(trainer, cfg.seed, m, peak_rss_mb(), model, tokenizer)
@@ -210,7 +222,7 @@ def train_ours(cfg: GRPOConfig, model: Any = None, tokenizer: Any = None) -> Run
     for r in rows:  # the CSV logger counts steps from 0, TRL from 1
         r.pop("step", None)
         r.pop("epoch", None)
-    return _finish("ours", cfg, rows, timer.step_times, result.module.policy, result.module.tokenizer)
+    return _finish("ours", cfg, rows, timer, result.module.policy, result.module.tokenizer)
 
 
 def train_trl(cfg: GRPOConfig, rows: list[dict[str, Any]] | None = None, model: str | Path | None = None) -> Run:
@@ -242,7 +254,7 @@ def train_trl(cfg: GRPOConfig, rows: list[dict[str, Any]] | None = None, model: 
     trainer.train()
     logs = [{k: v for k, v in h.items() if k not in ("step", "epoch", "step_time")}
             for h in trainer.state.log_history if "reward" in h]
-    return _finish("TRL", cfg, logs, timer.step_times, trainer.model, trainer.processing_class)
+    return _finish("TRL", cfg, logs, timer, trainer.model, trainer.processing_class)
 
 
 # --- tables for the side-by-side comparison -------------------------------------------------

@@ -25,6 +25,7 @@ from llm_exploration.settings import Rule, SettingError
 
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo")
 SCALE_REWARDS = ("group", "batch", "none")
+LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine")
 GSM8K = "openai/gsm8k"
 
 ConfigError = SettingError
@@ -54,7 +55,7 @@ RULES: dict[str, Rule] = {
     "num_iterations": Rule(ge=1), "learning_rate": Rule(gt=0), "weight_decay": Rule(ge=0),
     "adam_beta1": Rule(ge=0, lt=1), "adam_beta2": Rule(ge=0, lt=1),
     "max_grad_norm": Rule(ge=0, hint="0 disables clipping."), "warmup_steps": Rule(ge=0),
-    "lr_scheduler_type": Rule(choices=("constant", "linear")),
+    "lr_scheduler_type": Rule(choices=LR_SCHEDULERS),
     "per_device_train_batch_size": Rule(ge=1), "gradient_accumulation_steps": Rule(ge=1),
     "max_steps": Rule(ge=1), "seed": Rule(ge=0),
     "lora_r": Rule(ge=1), "lora_alpha": Rule(gt=0), "lora_dropout": Rule(ge=0, lt=1),
@@ -146,8 +147,10 @@ class GRPOConfig:
     max_grad_norm: float = 1.0
     """Gradient clipping by global norm (0 disables)."""
     warmup_steps: int = 0
-    """Linear warmup over this many optimizer steps, then the ``lr_scheduler_type`` schedule."""
+    """Linear warmup over this many optimizer steps (ignored by ``constant``, as in transformers)."""
     lr_scheduler_type: str = "constant"
+    """A transformers schedule (``transformers.get_scheduler``, as TRL uses): ``constant``,
+    ``constant_with_warmup``, ``linear`` (decay to 0 at ``max_steps``) or ``cosine``."""
     """``constant`` or ``linear`` (decay to 0 at ``max_steps``) after warmup."""
     per_device_train_batch_size: int = 8
     """Completions per micro-batch (forward/backward chunk) on each device."""

@@ -17,6 +17,7 @@ prompts it would have seen (``GRPODataModule.state_dict`` remembers the next ind
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -43,6 +44,8 @@ returns one of these questions."""
 
 GSM8K = "openai/gsm8k"
 _EVAL_SEED_OFFSET = 1_000_003
+HELD_OUT_EVERY = 4
+"""One question in four (by hash) is held out: see :func:`held_out`."""
 
 
 def build_messages(question: str, system_prompt: str | None = None, few_shot: int = 3) -> list[dict[str, str]]:
@@ -61,15 +64,26 @@ def apply_template(tokenizer: Any, messages: Sequence[dict[str, str]]) -> str:
     return tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
 
 
+def held_out(question: str) -> bool:
+    """Whether a question belongs to the held-out part of its task's problem space: a fixed
+    1 in ``HELD_OUT_EVERY`` share chosen by a hash of the question text. Training never sees
+    these questions, and both parts keep the task's mix of easy and hard questions (removing
+    training questions from a held-out draw would leave only the hard ones where the easy part
+    of the space is small, like the 100 one-digit products)."""
+    digest = hashlib.sha256(question.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % HELD_OUT_EVERY == 0
+
+
 def load_rows(dataset: str, split: str, size: int, seed: int = 0,
               dataset_kwargs: dict[str, Any] | None = None,
               exclude: Sequence[str] = ()) -> list[dict[str, str]]:
     """``size`` rows of ``{"question", "answer"}``, distinct questions.
 
-    reasoning-gym: ``split="train"`` uses ``seed``, any other split a disjoint seed, and
-    questions in ``exclude`` are dropped (tiny problem spaces repeat; fewer rows, with a
-    warning, when the space runs out). GSM8K: the first
-    ``size`` rows of the split (``train`` / ``test``).
+    reasoning-gym: questions are drawn with ``seed`` (``train``) or a disjoint seed (any other
+    split) and kept when :func:`held_out` puts them in the split's part of the problem space
+    (``train``: the rest; other splits: the held-out share), so the splits never share a
+    question; questions in ``exclude`` are dropped too. Fewer rows, with a warning, when the
+    space runs out. GSM8K: the first ``size`` rows of the split (``train`` / ``test``).
     """
     excluded = set(exclude) | {q for q, _ in FEW_SHOT_EXAMPLES}
     if dataset == GSM8K:
@@ -81,25 +95,25 @@ def load_rows(dataset: str, split: str, size: int, seed: int = 0,
     import reasoning_gym
 
     kwargs = dict(dataset_kwargs or {})
-    rg_seed = seed if split == "train" else seed + _EVAL_SEED_OFFSET
-    try:  # items are generated lazily: ask for many, stop at ``size`` distinct new questions
-        ds = reasoning_gym.create_dataset(dataset, size=20 * (size + len(excluded)) + 100, seed=rg_seed,
-                                          **kwargs)
+    want_held_out = split != "train"
+    rg_seed = seed + _EVAL_SEED_OFFSET if want_held_out else seed
+    draws = (HELD_OUT_EVERY if want_held_out else 2) * 20 * (size + len(excluded)) + 100
+    try:  # items are generated lazily: ask for many, stop at ``size`` distinct questions
+        ds = reasoning_gym.create_dataset(dataset, size=draws, seed=rg_seed, **kwargs)
     except (KeyError, ValueError, TypeError) as err:
         raise ValueError(f"dataset={dataset!r} with dataset_kwargs={kwargs}: reasoning-gym refused it "
                          f"({err}). Use a reasoning-gym task name or {GSM8K!r}.") from err
     rows, seen = [], set()
     for item in ds:
         q = item["question"]
-        if q in excluded or q in seen:
+        if q in excluded or q in seen or held_out(q) != want_held_out:
             continue
         seen.add(q)
         rows.append({"question": q, "answer": str(item["answer"])})
         if len(rows) == size:
             break
     if not rows:
-        raise ValueError(f"no {split} questions left for {dataset!r} after removing duplicates of "
-                         "the training set: the task's problem space is too small.")
+        raise ValueError(f"no {split} questions for {dataset!r}: the task's problem space is too small.")
     if len(rows) < size:
         warnings.warn(f"{dataset!r} {split}: only {len(rows)} distinct questions of the {size} asked "
                       "(the task's problem space is small).", stacklevel=2)
@@ -112,7 +126,9 @@ class PromptStream(Dataset):
 
     Micro-steps come in windows of ``repeats = gradient_accumulation_steps * num_iterations``
     that share one rollout (the same prompts); windows walk through a fresh permutation of
-    the rows each epoch, each rank taking its own disjoint slice.
+    the rows each epoch, each rank taking its own disjoint slice. The permutations are TRL's
+    (``RepeatSampler``): epoch e uses the e-th ``torch.randperm`` of one generator seeded with
+    ``seed``, so for any seed both trainers see the prompts in the same order.
     """
 
     def __init__(self, rows: list[dict[str, str]], prompts_per_step: int, repeats: int, seed: int,
@@ -125,7 +141,8 @@ class PromptStream(Dataset):
             raise ValueError(f"{len(rows)} training questions cannot fill one rollout of "
                              f"{prompts_per_step} prompts on {world_size} process(es); raise train_size.")
         self.system_prompt, self.few_shot, self.length = system_prompt, few_shot, length
-        self._perm_epoch, self._perm = -1, None
+        self._generator = torch.Generator().manual_seed(seed)
+        self._perms: list[list[int]] = []
 
     def __len__(self) -> int:
         return self.length
@@ -133,11 +150,10 @@ class PromptStream(Dataset):
     def indices(self, i: int) -> list[int]:
         window = i // self.repeats
         epoch, w = divmod(window, self.windows_per_epoch)
-        if epoch != self._perm_epoch:
-            g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-            self._perm, self._perm_epoch = torch.randperm(len(self.rows), generator=g).tolist(), epoch
+        while len(self._perms) <= epoch:  # the generator's draws in order, as RepeatSampler makes them
+            self._perms.append(torch.randperm(len(self.rows), generator=self._generator).tolist())
         start = (w * self.world + self.rank) * self.pps
-        return self._perm[start:start + self.pps]
+        return self._perms[epoch][start:start + self.pps]
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         rows = [self.rows[k] for k in self.indices(i)]

@@ -28,6 +28,7 @@ from typing import Any
 import lightning as L
 import torch
 from torch import Tensor
+from transformers import get_scheduler
 
 from llm_exploration.grpo.advantages import combine_rewards, group_advantages, nanstd
 from llm_exploration.grpo.config import GRPOConfig
@@ -122,17 +123,13 @@ class GRPOModule(L.LightningModule):
     def configure_optimizers(self) -> Any:
         c = self.config
         params = [p for p in self.policy.parameters() if p.requires_grad]
+        # fused AdamW, as TRL's default optimizer ``adamw_torch_fused``
         opt = torch.optim.AdamW(params, lr=c.learning_rate, betas=(c.adam_beta1, c.adam_beta2),
-                                weight_decay=c.weight_decay)
+                                weight_decay=c.weight_decay, fused=True)
 
-        def factor(step: int) -> float:
-            if step < c.warmup_steps:
-                return (step + 1) / (c.warmup_steps + 1)
-            if c.lr_scheduler_type == "linear":
-                return max(0.0, (c.max_steps - step) / max(1, c.max_steps - c.warmup_steps))
-            return 1.0
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        # transformers' own schedules, so that the learning rate of every step is TRL's
+        sched = get_scheduler(c.lr_scheduler_type, opt, num_warmup_steps=c.warmup_steps,
+                              num_training_steps=c.max_steps)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def configure_gradient_clipping(self, optimizer: Any, gradient_clip_val: Any = None,

@@ -257,3 +257,36 @@ def reward_chart(logs: pd.DataFrame, reward_names: list[str]):
         .properties(width=230, height=180)
         .facet(column=alt.Column("reward function:N", title=None))
     )
+
+
+def heldout_figure(table: pd.DataFrame, per_question: dict[str, np.ndarray], k: int, greedy: float | None = None,
+                   reps: int = 2000, seed: int = 0) -> Figure:
+    """Held-out lenient pass@1 per model (bars, 95% bootstrap interval over questions), pass@k
+    (dots) and the base model's greedy accuracy (dashed line).
+
+    table: indexed by model with columns ``lenient pass@1`` and ``lenient pass@{k}``;
+    per_question: each model's (questions,) accuracy, for the intervals.
+    """
+    names = list(table.index)
+    rng = np.random.default_rng(seed)
+    lows, highs = [], []
+    for name in names:
+        q = np.asarray(per_question[name], float)
+        means = q[rng.integers(0, len(q), size=(reps, len(q)))].mean(1)
+        lows.append(np.quantile(means, 0.025))
+        highs.append(np.quantile(means, 0.975))
+    mean = table["lenient pass@1"].to_numpy()
+    colors = [_color(n.split(",")[0]) for n in names]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(names) + 2), 3.8))
+    x = np.arange(len(names))
+    ax.bar(x, mean, 0.6, color=colors, alpha=0.75,
+           yerr=[mean - np.array(lows), np.array(highs) - mean], capsize=3, label="pass@1 (T = 1)")
+    ax.scatter(x, table[f"lenient pass@{k}"], color="k", marker="D", s=22, zorder=3, label=f"pass@{k}")
+    if greedy is not None:
+        ax.axhline(greedy, color="0.3", ls="--", lw=1, label="base, greedy")
+    ax.set_xticks(x, names, rotation=30, ha="right")
+    ax.set_ylabel("held-out lenient accuracy")
+    ax.set_ylim(0, 1.05)
+    ax.legend(loc="upper left", fontsize=8, ncol=3)
+    fig.tight_layout()
+    return fig

@@ -25,6 +25,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers.generation.logits_process import (
+    LogitsProcessorList,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
 
 
 @dataclass
@@ -95,6 +101,16 @@ def eos_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) ->
     return ids
 
 
+def _sampler(temperature: float, top_k: int, top_p: float) -> LogitsProcessorList:
+    """transformers' own logits warpers, in ``generate``'s order: temperature, top-k, top-p."""
+    warpers = LogitsProcessorList([TemperatureLogitsWarper(temperature)])
+    if top_k > 0:
+        warpers.append(TopKLogitsWarper(top_k))
+    if top_p < 1.0:
+        warpers.append(TopPLogitsWarper(top_p))
+    return warpers
+
+
 @torch.no_grad()
 def generate(
     model: PreTrainedModel,
@@ -111,31 +127,59 @@ def generate(
     do_sample: bool = True,
 ) -> Rollout:
     """Sample ``num_generations`` completions for each of U prompts ((U, P) inputs) -> a Rollout
-    of B = U * G rows, grouped. The model is put in eval mode (no dropout) while sampling;
-    ``do_sample=False`` decodes greedily."""
+    of B = U * G rows, grouped. ``do_sample=False`` decodes greedily.
+
+    The same samples as ``model.generate`` (the same warpers, then ``torch.multinomial``), with
+    two savings: the prompt is encoded once and its KV cache repeated G times
+    (``reuse_prompt_cache``), and a completion that has ended leaves the batch (its rows are
+    dropped from the cache), so each decoding step costs what the unfinished rows cost, not
+    what the longest one does. The model is put in eval mode (no dropout) while sampling.
+    """
     was_training = model.training
     model.eval()
     try:
-        eos = eos_token_ids(model, tokenizer)
-        ids = prompt_ids.repeat_interleave(num_generations, dim=0)
-        mask = prompt_mask.repeat_interleave(num_generations, dim=0)
-        kwargs = {"max_new_tokens": max_completion_length, "do_sample": do_sample,
-                      "pad_token_id": tokenizer.pad_token_id, "eos_token_id": eos}
-        if do_sample:
-            kwargs.update(temperature=temperature, top_p=top_p, top_k=top_k)
+        G, device = num_generations, prompt_ids.device
+        eos = torch.as_tensor(eos_token_ids(model, tokenizer), device=device)
+        ids = prompt_ids.repeat_interleave(G, dim=0)
+        mask = prompt_mask.repeat_interleave(G, dim=0)
+        if reuse_prompt_cache:
+            out = model(input_ids=prompt_ids, attention_mask=prompt_mask,
+                        position_ids=position_ids_from_mask(prompt_mask), use_cache=True, logits_to_keep=1)
+            out.cache.batch_repeat_interleave(G)
+            logits = out.logits[:, -1].float().repeat_interleave(G, dim=0)
         else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
-        if reuse_prompt_cache and prompt_ids.size(1) > 1:
-            out = model(input_ids=prompt_ids[:, :-1], attention_mask=prompt_mask[:, :-1],
-                        position_ids=position_ids_from_mask(prompt_mask[:, :-1]), use_cache=True)
-            cache = out.cache
-            cache.batch_repeat_interleave(num_generations)
-            kwargs["cache"] = cache
-        sequences = model.generate(input_ids=ids, attention_mask=mask, **kwargs)
+            out = model(input_ids=ids, attention_mask=mask, position_ids=position_ids_from_mask(mask),
+                        use_cache=True, logits_to_keep=1)
+            logits = out.logits[:, -1].float()
+        cache, warpers = out.cache, _sampler(temperature, top_k, top_p)
+        completion_ids = torch.full((ids.size(0), max_completion_length), tokenizer.pad_token_id,
+                                    dtype=torch.long, device=device)
+        active = torch.arange(ids.size(0), device=device)  # rows still being written, in cache order
+        attention = mask.clone()
+        for t in range(max_completion_length):
+            if do_sample:
+                tokens = torch.multinomial(warpers(None, logits).softmax(dim=-1), 1).squeeze(1)
+            else:
+                tokens = logits.argmax(dim=-1)
+            completion_ids[active, t] = tokens
+            going = ~torch.isin(tokens, eos)
+            if t == max_completion_length - 1 or not going.any():
+                break
+            if not going.all():  # finished rows leave the batch
+                keep = going.nonzero().squeeze(1)
+                active, tokens, attention = active[keep], tokens[keep], attention[keep]
+                cache.batch_select_indices(keep)
+            attention = torch.cat([attention, attention.new_ones(attention.size(0), 1)], dim=1)
+            position = attention.sum(dim=1, keepdim=True) - 1
+            out = model(input_ids=tokens.unsqueeze(1), attention_mask=attention, position_ids=position,
+                        cache=cache, use_cache=True)
+            logits = out.logits[:, -1].float()
     finally:
         model.train(was_training)
-    completion_ids = sequences[:, prompt_ids.size(1):]
-    cmask, truncated = completion_mask(completion_ids, eos)
+    cmask, truncated = completion_mask(completion_ids, eos.tolist())
+    length = int(cmask.sum(dim=1).max().item()) if cmask.numel() else 0
+    completion_ids = completion_ids[:, :max(length, 1)]
+    cmask = cmask[:, :max(length, 1)]
     completion_ids = completion_ids.masked_fill(cmask == 0, tokenizer.pad_token_id)
     return Rollout(ids, mask, completion_ids, cmask, truncated)
 

@@ -1,0 +1,84 @@
+"""Accuracy statistics for held-out evaluations: pass@k and bootstrap intervals over questions
+and training seeds.
+
+- :func:`pass_at_k`: the unbiased estimator of Chen et al. (2021): with n samples of which c are
+  correct, pass@k = 1 - C(n-c, k) / C(n, k) (the chance that k of the n samples, drawn without
+  replacement, hold at least one correct one).
+- :func:`bootstrap_gain`: the mean gain of trained models over their base, with a percentile
+  interval from resampling training seeds and held-out questions together (a two-level
+  bootstrap: which seeds, then which questions, both with replacement), and the same for the
+  difference between two trainers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import comb
+
+import numpy as np
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from ``n`` samples with ``c`` correct (``k <= n``)."""
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"pass_at_k needs 0 <= c <= n and 1 <= k <= n (got n={n}, c={c}, k={k}).")
+    if n - c < k:
+        return 1.0
+    return 1.0 - comb(n - c, k) / comb(n, k)
+
+
+@dataclass
+class Interval:
+    """A mean and its 95% bootstrap percentile interval."""
+
+    mean: float
+    low: float
+    high: float
+
+    def excludes_zero(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+    def __str__(self) -> str:
+        return f"{self.mean:+.3f} [{self.low:+.3f}, {self.high:+.3f}]"
+
+
+def _draws(n_seeds: int, n_questions: int, rng: np.random.Generator, reps: int) -> tuple[np.ndarray, np.ndarray]:
+    return (rng.integers(0, n_seeds, size=(reps, n_seeds)), rng.integers(0, n_questions, size=(reps, n_questions)))
+
+
+def bootstrap_gain(trained: np.ndarray, base: np.ndarray, *, reps: int = 4000, seed: int = 0,
+                   level: float = 0.95) -> Interval:
+    """Mean gain ``trained - base`` and its interval.
+
+    trained: (seeds, questions) per-question accuracy of each seed's trained model (e.g. the
+    fraction of its samples that are correct); base: (questions,) the base model's. Each
+    bootstrap replicate draws seeds and questions with replacement; the same questions are
+    used for the base, so the gain is paired by question.
+    """
+    trained, base = np.asarray(trained, float), np.asarray(base, float)
+    if trained.ndim != 2 or base.shape != (trained.shape[1],):
+        raise ValueError(f"trained must be (seeds, questions) and base (questions,), got {trained.shape} "
+                         f"and {base.shape}.")
+    gain = trained - base[None, :]
+    rng = np.random.default_rng(seed)
+    s_idx, q_idx = _draws(*gain.shape, rng, reps)
+    reps_mean = np.array([gain[s][:, q].mean() for s, q in zip(s_idx, q_idx)])
+    a = (1 - level) / 2
+    return Interval(float(gain.mean()), float(np.quantile(reps_mean, a)), float(np.quantile(reps_mean, 1 - a)))
+
+
+def bootstrap_difference(a: np.ndarray, b: np.ndarray, *, reps: int = 4000, seed: int = 0,
+                         level: float = 0.95) -> Interval:
+    """Mean of ``a - b`` for two trainers' (seeds, questions) accuracies on the same questions:
+    seeds of each trainer resampled independently, questions resampled jointly (paired)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"a and b must be (seeds, questions) on the same questions, got {a.shape}, {b.shape}.")
+    rng = np.random.default_rng(seed)
+    sa = rng.integers(0, a.shape[0], size=(reps, a.shape[0]))
+    sb = rng.integers(0, b.shape[0], size=(reps, b.shape[0]))
+    q = rng.integers(0, a.shape[1], size=(reps, a.shape[1]))
+    reps_mean = np.array([a[i][:, j].mean() - b[k][:, j].mean() for i, k, j in zip(sa, sb, q)])
+    lo = (1 - level) / 2
+    return Interval(float(a.mean() - b.mean()), float(np.quantile(reps_mean, lo)),
+                    float(np.quantile(reps_mean, 1 - lo)))
