@@ -273,3 +273,35 @@ def test_bad_settings_fail_early_with_a_clear_message(encoder, batch):
     )
     with pytest.raises(ValueError, match="2-D padding mask"):
         model(**{**batch, "attention_mask": prepared})
+
+
+def test_zeroed_global_values_give_a_content_free_sink(encoder, batch):
+    """With null_global_values, eager attention equals a manual softmax whose global values are 0,
+    every backend agrees, and the output differs from the sink that carries content."""
+    model, tok = encoder
+    kinds = schedule("window+global-keys", model.config.num_hidden_layers)
+    valid = batch["attention_mask"].bool()
+    outs = {}
+    for backend in BACKENDS:
+        use_sparse_attention(
+            model, kinds, WINDOW, [tok.cls_token_id], backend, null_global_values=True
+        )
+        with torch.no_grad():
+            outs[backend] = model(**batch).last_hidden_state[valid]
+    use_sparse_attention(model, kinds, WINDOW, [tok.cls_token_id], "sdpa")
+    with torch.no_grad():
+        with_content = model(**batch).last_hidden_state[valid]
+    for backend in BACKENDS[1:]:
+        torch.testing.assert_close(outs[backend], outs["eager"], rtol=1e-4, atol=1e-4)
+    assert (outs["sdpa"] - with_content).abs().max() > 1e-2
+    assert not model.config.sparse_null_global_values  # switching again resets the control
+    self_attn = model.encoder.layer[0].attention.self
+    q = k = torch.randn(1, 2, 5, 4)
+    v = torch.randn(1, 2, 5, 4)
+    glob = torch.tensor([[True, False, False, False, False]])
+    use_sparse_attention(model, kinds, WINDOW, [tok.cls_token_id], "eager", null_global_values=True)
+    fn = AttentionInterface()["sparse_eager"]
+    out, weights = fn(self_attn, q, k, v, None, global_mask=glob)
+    expected = torch.matmul(weights, v.masked_fill(glob[:, None, :, None], 0.0)).transpose(1, 2)
+    torch.testing.assert_close(out, expected)
+    assert weights[..., 0].min() > 0  # [CLS] still takes attention as a key

@@ -106,6 +106,9 @@ def _make_attention(backend: Backend):
                 f"A {kind} layer needs global_mask (batch, seq) bool. Switch the model with "
                 "use_sparse_attention(), whose hook derives it from input_ids, or pass global_mask=."
             )
+        if getattr(config, "sparse_null_global_values", False) and global_mask is not None:
+            # control: global tokens stay keys (they absorb attention) but carry no content
+            value = value.masked_fill(global_mask[:, None, :, None], 0.0)
         if backend == "banded":
             if kind == "dense":
                 pad = (
@@ -160,12 +163,15 @@ def use_sparse_attention(
     global_ids: list[int],
     backend: Backend = "banded",
     seed: int = 0,
+    null_global_values: bool = False,
 ) -> PreTrainedModel:
     """Switch ``model`` (in place) to one attention kind per layer; returns the model.
 
     ``kinds``: e.g. ``masks.schedule("modernbert", model.config.num_hidden_layers)``.
     ``global_ids``: token ids that are global (e.g. ``[tok.cls_token_id, tok.sep_token_id]``).
     ``seed``: layer ``i`` draws its random links (``window+global+random``) with ``seed + i``.
+    ``null_global_values``: zero the global tokens' value vectors in every layer (a control: they
+    still take attention as keys, a content-free sink, but pass nothing on).
     Calling it again replaces the previous schedule.
     """
     name = implementation_name(backend)
@@ -175,6 +181,7 @@ def use_sparse_attention(
     model.config.sparse_layers = list(kinds)
     model.config.sparse_window = int(window)
     model.config.sparse_seed = int(seed)
+    model.config.sparse_null_global_values = bool(null_global_values)
     model.set_attn_implementation(name)
     ids = torch.tensor(sorted(set(global_ids)))
 

@@ -33,6 +33,7 @@ class Variant:
     schedule: str
     globals: tuple[str, ...] = ()  # "[CLS]", "[SEP]"
     about: str = ""
+    null_values: bool = False  # global tokens' values zeroed: a content-free sink
 
     def global_ids(self, tok: PreTrainedTokenizerBase) -> list[int]:
         ids = {"[CLS]": tok.cls_token_id, "[SEP]": tok.sep_token_id}
@@ -44,7 +45,13 @@ class Variant:
         """Switch ``model`` (in place) to this variant; dense runs the same code path."""
         kinds = schedule(self.schedule, model.config.num_hidden_layers)
         return use_sparse_attention(
-            model, kinds, window, self.global_ids(tok) or [tok.cls_token_id], backend, seed
+            model,
+            kinds,
+            window,
+            self.global_ids(tok) or [tok.cls_token_id],
+            backend,
+            seed,
+            null_global_values=self.null_values,
         )
 
 
@@ -64,6 +71,13 @@ VARIANTS = {
             "window+global-keys",
             ("[CLS]",),
             "every token may attend to [CLS] (sink); [CLS] sees only its window",
+        ),
+        Variant(
+            "[CLS] key, zero value",
+            "window+global-keys",
+            ("[CLS]",),
+            "as key only, but [CLS]'s value is zeroed: a sink that carries no content",
+            null_values=True,
         ),
         Variant(
             "[CLS] query only",

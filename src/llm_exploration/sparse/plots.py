@@ -85,10 +85,12 @@ def probe_scores(
     majority: dict[str, float],
     order: list[str],
     title: str = "Frozen-encoder probes",
+    chance: float | None = None,
 ) -> Figure:
     """Macro-F1 with 95% bootstrap intervals per variant and readout, one panel per task.
 
-    Dotted line: always predicting the majority class; thin lines: dense, per readout.
+    Dotted line: always predicting the majority class; dashed (if ``chance``): random guessing;
+    thin lines: dense, per readout.
     Collapsed runs (one class for most predictions) are drawn as a cross and named.
     """
     tasks = list(scores)
@@ -141,6 +143,8 @@ def probe_scores(
             linewidth=1.2,
             label="always the majority class",
         )
+        if chance is not None:
+            ax.axvline(chance, color="grey", linestyle="--", linewidth=1.0, label="random guessing")
         ax.set_xlabel("macro-F1 on the test split (95% interval)")
         ax.set_title(f"tweet_eval {task}")
     axes[0, 0].set_yticks(list(y.values()), list(y.keys()))
@@ -185,7 +189,8 @@ def seed_scores(
     )
     left.set_yticks(list(y.values()), list(y.keys()))
     left.set_xlabel("macro-F1 (dots: seeds, bar: mean)")
-    left.legend(fontsize=8, loc="lower left")
+    left.set_ylim(-0.5, len(order) - 0.5 + 0.5)  # a free band on top for the legend
+    left.legend(fontsize=8, loc="upper left")
     right.axvline(0, color="black", linewidth=0.8)
     right.set_xlabel("macro-F1 minus dense, same seed\n(mean and 95% t-interval)")
     fig.suptitle(title, fontsize=11)
@@ -222,14 +227,16 @@ def speed_vs_length(table: pd.DataFrame, scope: str = "layer") -> Figure:
     sub = table[table["scope"] == scope]
     fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.8))
     colours = {"dense": "#4c72b0", "masked": "#937860", "sparse": "#dd8452"}
+    markers = {"dense": ("s", 7, "none"), "masked": ("^", 4, None), "sparse": ("o", 4, None)}
     styles = {"forward": "-", "forward+backward": "--"}
     for (variant, pass_name), group in sub.groupby(["variant", "pass"], sort=False):
         group = group.sort_values("length")
         kw = {
             "color": colours[variant],
             "linestyle": styles[pass_name],
-            "marker": "o",
-            "markersize": 4,
+            "marker": markers[variant][0],
+            "markersize": markers[variant][1],
+            "markerfacecolor": markers[variant][2] or colours[variant],
             "label": f"{variant}, {pass_name}",
         }
         axes[0].plot(group["length"], 1e3 * group["cpu_seconds"], **kw)

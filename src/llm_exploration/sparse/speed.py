@@ -192,7 +192,8 @@ def encoder_variants(length: int, window: int, config: BertConfig) -> dict[str, 
 def measure(
     variants: dict[str, Runner], repeats: int, passes: tuple[str, ...] = PASSES
 ) -> list[dict]:
-    """Median wall and CPU seconds (interleaved repeats after one warm-up) and peak MiB."""
+    """Median wall and CPU seconds (interleaved repeats after one warm-up), the CPU seconds' min
+    and max over repeats, and peak MiB."""
     rows = []
     for pass_name in passes:
         train = pass_name == "forward+backward"
@@ -213,6 +214,8 @@ def measure(
                     "variant": name,
                     "seconds": statistics.median(wall[name]),
                     "cpu_seconds": statistics.median(cpu[name]),
+                    "cpu_min": min(cpu[name]),
+                    "cpu_max": max(cpu[name]),
                     "peak_mib": peak_mib(lambda fn=fn, train=train: fn(train)),
                 }
             )
