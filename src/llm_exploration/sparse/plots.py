@@ -151,7 +151,8 @@ def probe_scores(
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, -0.01))
     fig.suptitle(title, fontsize=11)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    rows = -(-len(labels) // 3)  # legend rows below the panels
+    fig.tight_layout(rect=(0, 0.05 + 0.05 * rows * 4 / (0.42 * len(present) + 1.5), 1, 1))
     return fig
 
 
