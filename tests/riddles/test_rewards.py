@@ -1,4 +1,5 @@
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -6,7 +7,8 @@ from llm_exploration.grpo.rewards import is_strict_format
 from llm_exploration.riddles import load_riddles, riddle_correctness_reward, substring_reward
 from llm_exploration.riddles.choices import make_choices
 from llm_exploration.riddles.prompts import format_reply
-from llm_exploration.riddles.rewards import constant_choice_rewards, riddle_format_reward
+from llm_exploration.riddles.rewards import (
+    constant_choice_rewards, riddle_format_reward, surface_policies, word_overlap_reply)
 
 TRL_EXTRAS = {"completion_ids": [[1]], "trainer_state": None, "log_extra": None, "log_metric": None}
 
@@ -88,6 +90,17 @@ def test_no_riddle_ignoring_choice_policy_beats_chance():
         assert table["mean reward"].max() <= math.ceil(len(items) / 4) / len(items) + 1e-9
         hedges = table[~table["policy"].str.startswith("always the candidate")]
         assert (hedges["mean reward"] == 0).all(), hedges
+
+
+def test_surface_heuristics_commit_and_word_overlap_picks_the_shared_word():
+    item = make_choices(load_riddles("test"))[0]
+    replies = {name: policy(item) for name, policy in surface_policies().items()}
+    assert all(r in item.options for r in replies.values())
+    assert replies["the longest candidate"] == max(item.options, key=len)
+    rigged = replace(item, text=f"Think of a {item.options[2]}.")
+    assert word_overlap_reply(rigged) == item.options[2]
+    table = constant_choice_rewards(make_choices(load_riddles("test")), surface_policies())
+    assert list(table["policy"]) == list(surface_policies()) and table["mean reward"].between(0, 1).all()
 
 
 def test_choice_rewards_pay_only_a_committed_right_candidate():

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from llm_exploration.riddles.sampling import sample_replies
-from llm_exploration.riddles.stats import paired_bootstrap, pass_at_k, t_interval, trailing_mean, wilson
+from llm_exploration.riddles.stats import (
+    paired_bootstrap, pass_at_k, t_interval, trailing_mean, two_level_bootstrap, wilson)
 
 
 def test_pass_at_k():
@@ -48,3 +49,15 @@ def test_cached_prompt_sampling_matches_plain_generate(tiny, tokenizer):
     assert [texts[0] for texts, _ in out] == plain
     with pytest.raises(ValueError, match="greedy"):
         sample_replies(tiny, tokenizer, prompts, n=2, max_new_tokens=2, temperature=0)
+
+
+def test_two_level_bootstrap_widens_with_seed_spread():
+    rng = np.random.default_rng(0)
+    riddles = rng.normal(0.1, 0.3, size=60)
+    same = np.vstack([riddles] * 3)
+    spread = same + np.array([[-0.1], [0.0], [0.1]])
+    m1, lo1, hi1 = two_level_bootstrap(same, n_boot=2000)
+    m2, lo2, hi2 = two_level_bootstrap(spread, n_boot=2000)
+    assert m1 == pytest.approx(m2) and lo1 < m1 < hi1 and hi2 - lo2 > hi1 - lo1
+    with pytest.raises(ValueError, match="seeds x riddles"):
+        two_level_bootstrap(riddles)

@@ -93,6 +93,17 @@ def make_choices(riddles: list[Riddle], pool: list[str] | None = None, *, n_opti
     return items
 
 
+def rotations(item: ChoiceItem) -> list[ChoiceItem]:
+    """The item with its candidates cyclically shifted so that the right one sits at each
+    position once: trained on all of them, a policy learns nothing from a position."""
+    n = len(item.options)
+    out = []
+    for shift in range(n):
+        options = tuple(item.options[(k - shift) % n] for k in range(n))
+        out.append(ChoiceItem(item.riddle, item.text, options, (item.correct + shift) % n, item.wording))
+    return out
+
+
 def strip_lead_in(line: str) -> str:
     """``"The correct answer is B) kettle."`` -> ``"B) kettle."``."""
     return _LEAD_IN.sub("", line.strip(), count=1)

@@ -111,13 +111,17 @@ def plot_accuracy(table: pd.DataFrame, base_pass_k: float, k: int):
             if len(acc) > 1:
                 _, lo, hi = t_interval(acc)
                 err = [[mean - lo], [hi - mean]]
+            elif {"accuracy_low", "accuracy_high"} <= set(table.columns):  # one model: Wilson over items
+                row = table[(table["run"] == run) & (table["set"] == s)].iloc[0]
+                err = [[mean - row["accuracy_low"]], [row["accuracy_high"] - mean]]
             ax.bar(pos[i], mean, width, color=COLORS[run], yerr=err, capsize=3,
                    label={"base": "base model", "format": "after GRPO, format only",
                           "correctness": "after GRPO, format + correctness"}[run] if i == 0 else None)
             if len(acc) > 1:
                 ax.scatter(np.full(len(acc), pos[i]), acc, s=9, color="black", zorder=3)
-    ax.axhline(0.25, color="grey", lw=0.8, ls=":")
-    ax.text(len(sets) - 0.5, 0.255, "chance", fontsize=8, color="grey", ha="right", va="bottom")
+    choice = [i for i, s in enumerate(sets) if not s.startswith("free-form")]
+    ax.hlines(0.25, -0.5, max(choice) + 0.5, color="grey", lw=0.8, ls=":")
+    ax.text(max(choice) + 0.45, 0.255, "chance", fontsize=8, color="grey", ha="right", va="bottom")
     ax.axhline(base_pass_k, color=COLORS["base"], lw=1, ls="--")
     ax.text(-0.45, base_pass_k + 0.01, f"base pass@{k}, held-out", fontsize=8, color="#555", va="bottom")
     ax.set_xticks(x, sets)

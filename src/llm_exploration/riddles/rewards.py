@@ -132,17 +132,38 @@ def constant_choice_policies(n_options: int) -> dict[str, Any]:
     return policies
 
 
-def constant_choice_rewards(items: list[ChoiceItem]) -> pd.DataFrame:
-    """Multiple choice: the mean correctness reward of every riddle-ignoring policy of
-    :func:`constant_choice_policies` over ``items``, next to chance (1 / candidates)."""
+def surface_policies() -> dict[str, Any]:
+    """Reference heuristics that read the candidates (and the riddle) only superficially: the
+    longest candidate, the shortest, and the one sharing most words with the riddle. Not bound
+    to chance (answers may differ in length from distractors), but no riddle is solved."""
+    return {"the longest candidate": lambda item: max(item.options, key=len),
+            "the shortest candidate": lambda item: min(item.options, key=len),
+            "most words shared with the riddle": word_overlap_reply}
+
+
+def word_overlap_reply(item: ChoiceItem) -> str:
+    """A heuristic that reads the riddle only superficially: the candidate sharing the most
+    words with it (first such candidate on ties)."""
+    words = set(normalise_words(item.text))
+    return max(item.options, key=lambda option: len(set(normalise_words(option)) & words))
+
+
+def policy_reward(items: list[ChoiceItem], policy: Any) -> float:
+    """Mean correctness reward over ``items`` of ``policy`` (item -> reply)."""
+    rewards = riddle_correctness_reward([""] * len(items), [policy(i) for i in items],
+                                        options=[list(i.options) for i in items],
+                                        correct=[i.correct for i in items])
+    return sum(rewards) / len(rewards)
+
+
+def constant_choice_rewards(items: list[ChoiceItem], policies: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Multiple choice: the mean correctness reward over ``items`` of every riddle-ignoring
+    policy of :func:`constant_choice_policies` (or of ``policies``), next to chance."""
     n_options = len(items[0].options)
     rows = []
-    for name, policy in constant_choice_policies(n_options).items():
-        replies = [policy(item) for item in items]
-        rewards = riddle_correctness_reward([""] * len(items), replies,
-                                            options=[list(i.options) for i in items],
-                                            correct=[i.correct for i in items])
-        rows.append({"policy": name, "example reply": replies[0], "mean reward": sum(rewards) / len(rewards)})
+    policies = constant_choice_policies(n_options) if policies is None else policies
+    for name, policy in policies.items():
+        rows.append({"policy": name, "example reply": policy(items[0]), "mean reward": policy_reward(items, policy)})
     table = pd.DataFrame(rows)
     table.attrs["chance"] = 1 / n_options
     return table

@@ -7,6 +7,8 @@ and smoothing that does not look ahead.
 - :func:`t_interval`: mean and 95% Student-t interval over a few seeds (degrees of freedom
   ``n - 1``: with 3 seeds the multiplier is 4.30, not 1.96).
 - :func:`paired_bootstrap`: a percentile interval for a mean difference, resampling riddles.
+- :func:`two_level_bootstrap`: the same over a (seeds x riddles) table of differences,
+  resampling seeds and riddles, so that both sources of variance count.
 - :func:`trailing_mean`: a moving average over the current and *earlier* steps only.
 """
 
@@ -62,6 +64,23 @@ def paired_bootstrap(diffs: Sequence[float], n_boot: int = 10_000, seed: int = 0
     d = np.asarray(diffs, dtype=float)
     rng = np.random.default_rng(seed)
     means = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
+    return float(d.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+def two_level_bootstrap(diffs: np.ndarray, n_boot: int = 10_000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of a (seeds x riddles) table of per-riddle differences and its 95% percentile
+    interval, resampling seeds (rows) and then riddles (columns). A difference against the
+    base model (one sampled estimate per riddle) carries the base's sampling error in every
+    row, so the riddle resampling counts it; the seed resampling counts training noise."""
+    d = np.asarray(diffs, dtype=float)
+    if d.ndim != 2 or min(d.shape) < 1:
+        raise ValueError(f"two_level_bootstrap needs a (seeds x riddles) table; got shape {d.shape}.")
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_boot)
+    for b in range(n_boot):
+        rows = rng.integers(0, d.shape[0], size=d.shape[0])
+        cols = rng.integers(0, d.shape[1], size=d.shape[1])
+        means[b] = d[np.ix_(rows, cols)].mean()
     return float(d.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
 
 
