@@ -30,6 +30,8 @@ def test_settings_table_reads_both_configs():
     assert shared["same"].all(), shared[~shared["same"].astype(bool)]
     assert table.loc["learning_rate", "TRL"] == "3e-05" and table.loc["max_steps", "ours"] == "7"
     assert "fused" in table.loc["optim", "TRL"]
+    assert table.loc["lr_scheduler_type", "TRL"] == table.loc["lr_scheduler_type", "ours"]
+    assert table.loc["generation precision", "ours"] == "bf16 autocast"
 
 
 def test_heldout_figure_draws_every_model():
