@@ -2,6 +2,9 @@
 
 import dataclasses
 
+import numpy as np
+import torch
+
 import pandas as pd
 import pytest
 from trl.trainer.utils import get_callable_name
@@ -111,3 +114,34 @@ def test_accuracy_and_completions_tables():
     comp = completions_table(results, k=5)
     assert comp.to_dict("records") == [{"question": "q0", "answer": "0", "base": "a0", "TRL": "b0"},
                                        {"question": "q1", "answer": "1", "base": "a1", "TRL": "b1"}]
+
+
+def test_trl_rollouts_run_in_the_engines_precision():
+    """TRL 1.16 generates outside its autocast context; the wrapper puts bf16 rollouts under it."""
+    from types import SimpleNamespace
+
+    from llm_exploration.grpo.compare import _bf16_generation
+
+    class Fake:
+        accelerator = SimpleNamespace(device=torch.device("cpu"))
+
+        def __init__(self, bf16):
+            self.args = SimpleNamespace(bf16=bf16)
+
+        def _generate_single_turn(self, *args, **kwargs):
+            return torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")
+
+    assert _bf16_generation(Fake)(True)._generate_single_turn() == (True, torch.bfloat16)
+    assert _bf16_generation(Fake)(False)._generate_single_turn()[0] is False
+
+
+def test_t_interval_over_seed_gains():
+    from llm_exploration.grpo.stats import t_interval_gain
+
+    base = np.zeros(4)
+    iv, df = t_interval_gain(np.array([[1, 0, 0, 1], [1, 1, 0, 0], [0, 1, 1, 1.0]]), base)
+    assert df == 2 and iv.mean == pytest.approx(0.5833, abs=1e-3)
+    # per-seed gains 0.5, 0.5, 0.75: half-width t(0.975, 2) * s / sqrt(3)
+    assert iv.high - iv.mean == pytest.approx(4.303 * np.std([0.5, 0.5, 0.75], ddof=1) / np.sqrt(3), rel=1e-3)
+    with pytest.raises(ValueError, match="seeds >= 2"):
+        t_interval_gain(np.ones((1, 4)), base)

@@ -12,7 +12,7 @@ def _result(correct: list[list[int]]) -> EvalResult:
     samples = [{"question": f"q{i}", "answer": "1", "completion": "", "strict": 0.0, "lenient": float(c),
                 "format": 0.0} for i, row in enumerate(correct) for c in row]
     acc = float(np.mean(correct))
-    return EvalResult(len(correct), n, 0.0, acc, 0.0, 0.0, 0.0, 0.0, 0.0, samples)
+    return EvalResult(len(correct), n, 0.0, acc, 0.0, 0.0, 0.0, 0.0, 0.0, samples=samples)
 
 
 def test_per_question_and_pass_at_k_from_samples():
@@ -30,12 +30,15 @@ def test_settings_table_reads_both_configs():
     assert shared["same"].all(), shared[~shared["same"].astype(bool)]
     assert table.loc["learning_rate", "TRL"] == "3e-05" and table.loc["max_steps", "ours"] == "7"
     assert "fused" in table.loc["optim", "TRL"]
+    assert table.loc["lr_scheduler_type", "TRL"] == table.loc["lr_scheduler_type", "ours"]
+    assert table.loc["generation precision", "ours"] == "bf16 autocast"
 
 
 def test_heldout_figure_draws_every_model():
     import pandas as pd
 
-    table = pd.DataFrame({"lenient pass@1": [0.2, 0.5], "lenient pass@4": [0.5, 0.7]}, index=["base", "ours, seed 0"])
+    table = pd.DataFrame({"greedy": [0.3, 0.5], "pass@1, T=1": [0.2, 0.5], "pass@4, T=1": [0.5, 0.7]},
+                         index=["base", "ours, seed 0"])
     fig = plots.heldout_figure(table, {"base": np.array([0, 0.5, 0.1]), "ours, seed 0": np.array([0.5, 0.5, 0.5])},
-                               k=4, greedy=0.3)
+                               k=4)
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["base", "ours, seed 0"]

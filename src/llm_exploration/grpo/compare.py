@@ -225,6 +225,25 @@ def train_ours(cfg: GRPOConfig, model: Any = None, tokenizer: Any = None) -> Run
     return _finish("ours", cfg, rows, timer, result.module.policy, result.module.tokenizer)
 
 
+def _bf16_generation(base: type) -> type:
+    """``GRPOTrainer`` whose rollouts run under the same bf16 autocast as its loss (and as the
+    engine's rollouts, which Lightning's ``bf16-mixed`` covers). TRL 1.16 generates outside
+    ``compute_loss_context_manager``, so on CPU its rollouts would otherwise run in float32."""
+
+    class Trainer(base):
+        def _generate_single_turn(self, *args: Any, **kwargs: Any) -> Any:
+            device = self.accelerator.device.type
+            with torch.autocast(device, dtype=torch.bfloat16, enabled=bool(self.args.bf16)):
+                return super()._generate_single_turn(*args, **kwargs)
+
+    return Trainer
+
+
+def generation_precision(cfg: GRPOConfig) -> str:
+    """The dtype both trainers sample in at ``cfg`` (weights stay float32; autocast when bf16)."""
+    return "bf16 autocast" if cfg.bf16 else "float32"
+
+
 def train_trl(cfg: GRPOConfig, rows: list[dict[str, Any]] | None = None, model: str | Path | None = None) -> Run:
     """Train with ``trl.GRPOTrainer`` at the settings of ``cfg``.
 
@@ -243,7 +262,7 @@ def train_trl(cfg: GRPOConfig, rows: list[dict[str, Any]] | None = None, model: 
     if model is None:
         model = embedded_model_path(cfg.model) if cfg.model in EMBEDDED else cfg.model
     timer = StepTimer()
-    trainer = GRPOTrainer(
+    trainer = _bf16_generation(GRPOTrainer)(
         model=str(model),
         args=trl_args(cfg, tempfile.mkdtemp(prefix="grpo-trl-")),
         reward_funcs=named_reward_funcs(cfg.reward_funcs),

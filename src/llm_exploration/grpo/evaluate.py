@@ -38,6 +38,7 @@ class EvalResult:
     lenient_pass_at_n: float
     strict_stderr: float  # binomial standard error of strict_accuracy over questions
     lenient_stderr: float
+    finished_rate: float = 1.0  # completions that ended with EOS within max_completion_length
     samples: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def table(self) -> str:
@@ -92,10 +93,12 @@ def evaluate(model: torch.nn.Module, tokenizer: Any, rows: list[dict[str, str]],
         strict = correctness_reward(None, texts, answer=answers)
         lenient = lenient_correctness_reward(None, texts, answer=answers)
         fmt = format_strict_reward(None, texts)
+        finished = (~r.is_truncated).tolist()
         for k, text in enumerate(texts):
             row = chunk[k // n_samples]
             samples.append({"question": row["question"], "answer": row["answer"], "completion": text,
-                            "strict": strict[k], "lenient": lenient[k] or 0.0, "format": fmt[k]})
+                            "strict": strict[k], "lenient": lenient[k] or 0.0, "format": fmt[k],
+                            "finished": bool(finished[k])})
     by_q: dict[int, list[dict[str, Any]]] = {}
     for i, smp in enumerate(samples):
         by_q.setdefault(i // n_samples, []).append(smp)
@@ -109,4 +112,5 @@ def evaluate(model: torch.nn.Module, tokenizer: Any, rows: list[dict[str, str]],
         format_rate=sum(x["format"] for x in samples) / n,
         strict_pass_at_n=sum(any(x["strict"] for x in v) for v in by_q.values()) / len(by_q),
         lenient_pass_at_n=sum(any(x["lenient"] for x in v) for v in by_q.values()) / len(by_q),
-        strict_stderr=_stderr(q_strict), lenient_stderr=_stderr(q_lenient), samples=samples)
+        strict_stderr=_stderr(q_strict), lenient_stderr=_stderr(q_lenient),
+        finished_rate=sum(x["finished"] for x in samples) / n, samples=samples)

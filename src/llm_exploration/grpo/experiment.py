@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from llm_exploration.grpo.compare import SHARED_SETTINGS
+from llm_exploration.grpo.compare import SHARED_SETTINGS, generation_precision
 from llm_exploration.grpo.config import GRPOConfig
 from llm_exploration.grpo.data import apply_template, build_messages, load_rows
 from llm_exploration.grpo.evaluate import EvalResult, evaluate
@@ -75,7 +75,7 @@ def seeding_row(name: str, model: Any, tokenizer: Any, rows: list[dict[str, str]
     prompt = apply_template(tokenizer, build_messages(rows[0]["question"], None, few_shot))
     return {"seeding": name, "prompt tokens": len(tokenizer(prompt, add_special_tokens=False)["input_ids"]),
             "format": r.format_rate, "strict": r.strict_accuracy, "lenient": r.lenient_accuracy,
-            "seconds": setup_s + time.perf_counter() - start}
+            "finished": r.finished_rate, "seconds": setup_s + time.perf_counter() - start}
 
 
 _EXTRA_TRL = ("optim", "adam_epsilon", "min_p", "repetition_penalty", "mask_truncated_completions",
@@ -95,7 +95,11 @@ def settings_table(cfg: GRPOConfig, trl_cfg: Any) -> pd.DataFrame:
     rows = []
     for name in SHARED_SETTINGS:
         ours, trl = getattr(cfg, name), getattr(trl_cfg, name)
+        trl = getattr(trl, "value", trl)  # enums (lr_scheduler_type) as their string
         rows.append({"setting": name, "ours": str(ours), "TRL": str(trl), "same": ours == trl})
+    precision = generation_precision(cfg)
+    rows.append({"setting": "generation precision", "ours": precision, "TRL": precision + " (rollouts wrapped)",
+                 "same": True})
     for name in _EXTRA_TRL:
         if not hasattr(trl_cfg, name):
             continue

@@ -259,13 +259,13 @@ def reward_chart(logs: pd.DataFrame, reward_names: list[str]):
     )
 
 
-def heldout_figure(table: pd.DataFrame, per_question: dict[str, np.ndarray], k: int, greedy: float | None = None,
+def heldout_figure(table: pd.DataFrame, per_question: dict[str, np.ndarray], k: int,
                    reps: int = 2000, seed: int = 0) -> Figure:
-    """Held-out lenient pass@1 per model (bars, 95% bootstrap interval over questions), pass@k
-    (dots) and the base model's greedy accuracy (dashed line).
+    """Held-out greedy lenient accuracy per model (bars, 95% bootstrap interval over questions)
+    with pass@1 and pass@k at temperature 1 (dots).
 
-    table: indexed by model with columns ``lenient pass@1`` and ``lenient pass@{k}``;
-    per_question: each model's (questions,) accuracy, for the intervals.
+    table: indexed by model with columns ``greedy``, ``pass@1, T=1`` and ``pass@{k}, T=1``;
+    per_question: each model's (questions,) greedy accuracy, for the intervals.
     """
     names = list(table.index)
     rng = np.random.default_rng(seed)
@@ -275,15 +275,14 @@ def heldout_figure(table: pd.DataFrame, per_question: dict[str, np.ndarray], k: 
         means = q[rng.integers(0, len(q), size=(reps, len(q)))].mean(1)
         lows.append(np.quantile(means, 0.025))
         highs.append(np.quantile(means, 0.975))
-    mean = table["lenient pass@1"].to_numpy()
+    mean = table["greedy"].to_numpy()
     colors = [_color(n.split(",")[0]) for n in names]
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(names) + 2), 3.8))
     x = np.arange(len(names))
     ax.bar(x, mean, 0.6, color=colors, alpha=0.75,
-           yerr=[mean - np.array(lows), np.array(highs) - mean], capsize=3, label="pass@1 (T = 1)")
-    ax.scatter(x, table[f"lenient pass@{k}"], color="k", marker="D", s=22, zorder=3, label=f"pass@{k}")
-    if greedy is not None:
-        ax.axhline(greedy, color="0.3", ls="--", lw=1, label="base, greedy")
+           yerr=[mean - np.array(lows), np.array(highs) - mean], capsize=3, label="greedy")
+    ax.scatter(x, table["pass@1, T=1"], color="k", marker="o", s=18, zorder=3, label="pass@1, T = 1")
+    ax.scatter(x, table[f"pass@{k}, T=1"], color="k", marker="D", s=22, zorder=3, label=f"pass@{k}, T = 1")
     ax.set_xticks(x, names, rotation=30, ha="right")
     ax.set_ylabel("held-out lenient accuracy")
     ax.set_ylim(0, 1.05)
