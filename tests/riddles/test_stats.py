@@ -4,9 +4,15 @@ import numpy as np
 import pytest
 import torch
 
+from llm_exploration.intervals import pass_at_k
 from llm_exploration.riddles.sampling import sample_replies
 from llm_exploration.riddles.stats import (
-    paired_bootstrap, pass_at_k, t_interval, trailing_mean, two_level_bootstrap, wilson)
+    paired_bootstrap,
+    t_interval,
+    trailing_mean,
+    two_level_bootstrap,
+    wilson,
+)
 
 
 def test_pass_at_k():

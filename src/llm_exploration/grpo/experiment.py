@@ -20,7 +20,7 @@ from llm_exploration.grpo.compare import SHARED_SETTINGS, generation_precision
 from llm_exploration.grpo.config import GRPOConfig
 from llm_exploration.grpo.data import apply_template, build_messages, load_rows
 from llm_exploration.grpo.evaluate import EvalResult, evaluate
-from llm_exploration.grpo.stats import pass_at_k
+from llm_exploration.intervals import pass_at_k
 
 
 def score(model: Any, tokenizer: Any, rows: list[dict[str, str]], *, k: int, max_completion_length: int,

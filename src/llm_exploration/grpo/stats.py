@@ -1,9 +1,6 @@
-"""Accuracy statistics for held-out evaluations: pass@k and bootstrap intervals over questions
+"""Accuracy statistics for held-out evaluations: bootstrap and t-intervals over questions
 and training seeds.
 
-- :func:`pass_at_k`: the unbiased estimator of Chen et al. (2021): with n samples of which c are
-  correct, pass@k = 1 - C(n-c, k) / C(n, k) (the chance that k of the n samples, drawn without
-  replacement, hold at least one correct one).
 - :func:`bootstrap_gain`: the mean gain of trained models over their base, with a percentile
   interval from resampling training seeds and held-out questions together (a two-level
   bootstrap: which seeds, then which questions, both with replacement), and the same for the
@@ -13,18 +10,10 @@ and training seeds.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import comb
 
 import numpy as np
 
-
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass@k from ``n`` samples with ``c`` correct (``k <= n``)."""
-    if not 0 <= c <= n or not 1 <= k <= n:
-        raise ValueError(f"pass_at_k needs 0 <= c <= n and 1 <= k <= n (got n={n}, c={c}, k={k}).")
-    if n - c < k:
-        return 1.0
-    return 1.0 - comb(n - c, k) / comb(n, k)
+from llm_exploration.intervals import t_quantile
 
 
 @dataclass
@@ -84,7 +73,6 @@ def bootstrap_difference(a: np.ndarray, b: np.ndarray, *, reps: int = 4000, seed
                     float(np.quantile(reps_mean, 1 - lo)))
 
 
-_T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
 """Two-sided 95% Student-t quantiles for 1..10 degrees of freedom (no scipy needed)."""
 
 
@@ -98,6 +86,6 @@ def t_interval_gain(trained: np.ndarray, base: np.ndarray) -> tuple[Interval, in
                          f"and {base.shape}.")
     g = (trained - base[None, :]).mean(1)
     df = len(g) - 1
-    t = _T_975[df - 1] if df <= len(_T_975) else 1.96
+    t = t_quantile(df)
     half = t * g.std(ddof=1) / np.sqrt(len(g))
     return Interval(float(g.mean()), float(g.mean() - half), float(g.mean() + half)), df

@@ -13,13 +13,14 @@ import pandas as pd
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from llm_exploration.intervals import pass_at_k
 from llm_exploration.riddles.answers import normalise_words
 from llm_exploration.riddles.choices import LETTERS, ChoiceItem, answer_words, strip_lead_in
 from llm_exploration.riddles.data import Riddle
 from llm_exploration.riddles.prompts import line_stop_ids, riddle_messages
 from llm_exploration.riddles.rewards import score_reply
 from llm_exploration.riddles.sampling import sample_replies
-from llm_exploration.riddles.stats import pass_at_k, wilson
+from llm_exploration.riddles.stats import wilson
 
 
 def _fields(item: ChoiceItem | Riddle) -> dict:

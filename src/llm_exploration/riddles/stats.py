@@ -1,7 +1,6 @@
-"""The statistics the riddle post reports: pass@k, intervals for rare events and over seeds,
+"""The statistics the riddle post reports: intervals for rare events and over seeds,
 and smoothing that does not look ahead.
 
-- :func:`pass_at_k`: the unbiased estimator of Chen et al. (2021) from ``n`` samples, ``c`` right.
 - :func:`wilson`: the Wilson score interval for a proportion; unlike the normal approximation it
   is not ``[0, 0]`` at 0 successes (0 of 90 gives an upper bound near 4%).
 - :func:`t_interval`: mean and 95% Student-t interval over a few seeds (degrees of freedom
@@ -20,21 +19,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-# Two-sided 95% quantiles of Student's t, t_{0.975, df}, for df = 1..30 (then 1.96).
-T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+from llm_exploration.intervals import t_quantile
+
 Z_975 = 1.959964
-
-
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """Probability that at least one of ``k`` samples is right, estimated without bias from
-    ``n >= k`` samples of which ``c`` are right: ``1 - C(n - c, k) / C(n, k)``."""
-    if not 0 <= c <= n or not 1 <= k <= n:
-        raise ValueError(f"pass_at_k needs 0 <= c <= n and 1 <= k <= n; got n={n}, c={c}, k={k}.")
-    if n - c < k:
-        return 1.0
-    return 1.0 - math.prod((n - c - i) / (n - i) for i in range(k))
 
 
 def wilson(successes: float, n: int, z: float = Z_975) -> tuple[float, float]:
@@ -54,7 +41,7 @@ def t_interval(values: Sequence[float]) -> tuple[float, float, float]:
     if len(x) < 2:
         raise ValueError("a t-interval needs at least two values (seeds).")
     df = len(x) - 1
-    t = T_975[df - 1] if df <= len(T_975) else Z_975
+    t = t_quantile(df)
     half = t * x.std(ddof=1) / math.sqrt(len(x))
     return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
 
