@@ -34,8 +34,13 @@ def test_two_grpo_steps_on_a_tiny_model_record_every_completion(tiny, tokenizer,
                                   learning_rate=1e-3, lora_r=2, lora_alpha=4)
     lora = LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
     before = {n: p.detach().clone() for n, p in tiny.named_parameters()}
+    autocast = []  # per forward call: is bf16 autocast on? (TRL's generation calls forward too)
+    hook = tiny.register_forward_pre_hook(lambda m, a: autocast.append(torch.is_autocast_enabled("cpu")))
     result = train_riddles(make_choices(load_riddles("train"))[:4], settings, model=tiny, tokenizer=tokenizer,
                            peft_config=lora, output_dir=tmp_path)
+    hook.remove()
+    if not torch.cuda.is_available():
+        assert len(autocast) > 2 * 6 and all(autocast)  # generation as well as the training forward
     assert list(result.history["step"]) == [1, 2]
     for column in ["rewards/riddle_format_reward/mean", "rewards/riddle_correctness_reward/mean",
                    "completions/mean_length"]:
