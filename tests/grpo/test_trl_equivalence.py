@@ -91,8 +91,9 @@ def _train_ours(model, tokenizer, cfg, rollouts, monkeypatch):
     return result.module.policy
 
 
-def _check_same_weights(tokenizer, make_tiny, tmp_path, monkeypatch, loss_type):
-    cfg = _config(tmp_path / loss_type, loss_type=loss_type)
+def _updates(tokenizer, make_tiny, tmp_path, monkeypatch, loss_type, bf16=False):
+    """(start, ours, TRL) flat parameters after STEPS optimizer steps on the same rollouts."""
+    cfg = _config(tmp_path / loss_type, loss_type=loss_type, bf16=bf16)
     start = make_tiny()
     with torch.no_grad():  # larger weights than the init, so completions and gradients vary
         for p in start.parameters():
@@ -105,14 +106,19 @@ def _check_same_weights(tokenizer, make_tiny, tmp_path, monkeypatch, loss_type):
     def flat(model):
         return torch.cat([p.detach().flatten() for p in model.parameters()])
 
-    p0, diff = flat(start), (flat(ours) - flat(trl_model)).abs()
-    move = (flat(trl_model) - p0).abs()
+    return flat(start), flat(ours), flat(trl_model)
+
+
+def _check_same_weights(tokenizer, make_tiny, tmp_path, monkeypatch, loss_type):
+    cfg = _config(tmp_path)
+    p0, ours, trl = _updates(tokenizer, make_tiny, tmp_path, monkeypatch, loss_type)
+    diff, move = (ours - trl).abs(), (trl - p0).abs()
     # Adam moves almost every weight by about lr per step (lr is 0 at step 1: warmup); the two
     # trainers agree to a tiny fraction of one step's move everywhere
     assert (move > 0).float().mean() > 0.99 and move.mean() > 0.3 * cfg.learning_rate
     assert diff.max() < 1e-2 * cfg.learning_rate, (diff.max(), move.mean())
     assert diff.mean() < 1e-5 * move.mean(), (diff.mean(), move.mean())
-    return flat(ours)
+    return ours
 
 
 def test_same_rollouts_give_the_same_weights_as_trl(tokenizer, make_tiny, tmp_path, monkeypatch):
@@ -120,6 +126,16 @@ def test_same_rollouts_give_the_same_weights_as_trl(tokenizer, make_tiny, tmp_pa
     dapo = _check_same_weights(tokenizer, make_tiny, tmp_path, monkeypatch, "dapo")
     grpo = _check_same_weights(tokenizer, make_tiny, tmp_path, monkeypatch, "grpo")
     assert (dapo - grpo).abs().max() > 0.1 * 1e-3  # the loss types really differ on these rollouts
+
+
+def test_same_rollouts_give_the_same_weights_as_trl_in_bf16(tokenizer, make_tiny, tmp_path, monkeypatch):
+    """The post's precision: both updates under bf16 autocast (Lightning's bf16-mixed, TRL's
+    ``compute_loss_context_manager``). bf16 rounds each product to 8 mantissa bits, so the two
+    code paths agree to a small fraction of the move, not to float32's last bits."""
+    p0, ours, trl = _updates(tokenizer, make_tiny, tmp_path, monkeypatch, "dapo", bf16=True)
+    diff, move = (ours - trl).abs(), (trl - p0).abs()
+    assert diff.mean() < 2e-2 * move.mean(), (diff.mean(), move.mean())
+    assert ((ours - p0).sign() == (trl - p0).sign()).float().mean() > 0.99
 
 
 @pytest.mark.parametrize("seed", [0, 3, 11])

@@ -24,11 +24,12 @@ from llm_exploration.intervals import pass_at_k
 
 
 def score(model: Any, tokenizer: Any, rows: list[dict[str, str]], *, k: int, max_completion_length: int,
-          few_shot: int = 0, bf16: bool = True, batch_size: int = 64, seed: int = 0) -> EvalResult:
-    """``k`` samples per question at temperature 1 (``k = 1``: greedy), in bf16 autocast on CPU."""
+          temperature: float = 1.0, few_shot: int = 0, bf16: bool = True, batch_size: int = 64,
+          seed: int = 0) -> EvalResult:
+    """``k`` samples per question at ``temperature`` (``k = 1``: greedy), in bf16 autocast on CPU."""
     device = next(model.parameters()).device
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        return evaluate(model, tokenizer, rows, n_samples=k, temperature=1.0 if k > 1 else 0.0,
+        return evaluate(model, tokenizer, rows, n_samples=k, temperature=temperature if k > 1 else 0.0,
                         max_completion_length=max_completion_length, batch_size=batch_size,
                         few_shot=few_shot, seed=seed)
 
@@ -48,30 +49,35 @@ def pass_at(result: EvalResult, k: int, key: str = "lenient") -> float:
 
 
 def survey(model: Any, tokenizer: Any, candidates: dict[str, tuple[str, dict[str, Any]]], *, n_questions: int,
-           k: int, max_completion_length: int, few_shot: int = 0) -> pd.DataFrame:
-    """The base model on each candidate task: greedy accuracy, pass@1 and pass@k at T = 1
-    (lenient: the last number in the text), and the share of questions with 0 < correct < k
-    (the groups GRPO can learn from)."""
+           k: int, max_completion_length: int, temperature: float = 1.0, baseline_temperature: float = 1.0,
+           few_shot: int = 0) -> pd.DataFrame:
+    """The base model on each candidate task (lenient: the last number in the text): greedy
+    accuracy; pass@1 at ``baseline_temperature`` when it differs from ``temperature``; pass@1,
+    pass@k and the share of questions with 0 < correct < k (the groups GRPO can learn from) at
+    ``temperature``, the rollouts' sampling temperature."""
     rows = []
     for name, (dataset, kwargs) in candidates.items():
         questions = load_rows(dataset, "train", n_questions, 0, kwargs)
-        greedy = score(model, tokenizer, questions, k=1, max_completion_length=max_completion_length,
-                       few_shot=few_shot)
-        sampled = score(model, tokenizer, questions, k=k, max_completion_length=max_completion_length,
-                        few_shot=few_shot)
+        common = dict(max_completion_length=max_completion_length, few_shot=few_shot)
+        row: dict[str, Any] = {"task": name, "greedy": score(model, tokenizer, questions, k=1, **common).lenient_accuracy}
+        if baseline_temperature != temperature:
+            row[f"pass@1, T={baseline_temperature:g}"] = score(
+                model, tokenizer, questions, k=k, temperature=baseline_temperature, **common).lenient_accuracy
+        sampled = score(model, tokenizer, questions, k=k, temperature=temperature, **common)
         frac = per_question(sampled)
-        rows.append({"task": name, "greedy": greedy.lenient_accuracy, "pass@1": sampled.lenient_accuracy,
-                     f"pass@{k}": pass_at(sampled, k), "mixed groups": float(np.mean((frac > 0) & (frac < 1))),
-                     "questions": len(questions)})
+        row.update({f"pass@1, T={temperature:g}": sampled.lenient_accuracy, f"pass@{k}, T={temperature:g}": pass_at(sampled, k),
+                    "mixed groups": float(np.mean((frac > 0) & (frac < 1))), "questions": len(questions)})
+        rows.append(row)
     return pd.DataFrame(rows).set_index("task")
 
 
 def seeding_row(name: str, model: Any, tokenizer: Any, rows: list[dict[str, str]], *, few_shot: int,
-                max_completion_length: int, setup_s: float = 0.0) -> dict[str, Any]:
-    """One way of seeding the format, measured on ``rows`` by greedy decoding: prompt length,
-    format rate, strict and lenient accuracy, and the seconds it took (setup + evaluation)."""
+                max_completion_length: int, setup_s: float = 0.0, result: EvalResult | None = None) -> dict[str, Any]:
+    """One way of seeding the format, measured on ``rows`` by greedy decoding (or read from
+    ``result``, greedy answers already taken): prompt length, format rate, strict and lenient
+    accuracy, finished share, and the seconds it took (setup + evaluation)."""
     start = time.perf_counter()
-    r = score(model, tokenizer, rows, k=1, max_completion_length=max_completion_length, few_shot=few_shot)
+    r = result or score(model, tokenizer, rows, k=1, max_completion_length=max_completion_length, few_shot=few_shot)
     prompt = apply_template(tokenizer, build_messages(rows[0]["question"], None, few_shot))
     return {"seeding": name, "prompt tokens": len(tokenizer(prompt, add_special_tokens=False)["input_ids"]),
             "format": r.format_rate, "strict": r.strict_accuracy, "lenient": r.lenient_accuracy,

@@ -259,12 +259,12 @@ def reward_chart(logs: pd.DataFrame, reward_names: list[str]):
     )
 
 
-def heldout_figure(table: pd.DataFrame, per_question: dict[str, np.ndarray], k: int,
+def heldout_figure(table: pd.DataFrame, per_question: dict[str, np.ndarray], k: int, temperature: float = 1.0,
                    reps: int = 2000, seed: int = 0) -> Figure:
     """Held-out greedy lenient accuracy per model (bars, 95% bootstrap interval over questions)
-    with pass@1 and pass@k at temperature 1 (dots).
+    with pass@1 and pass@k at ``temperature`` T (dots).
 
-    table: indexed by model with columns ``greedy``, ``pass@1, T=1`` and ``pass@{k}, T=1``;
+    table: indexed by model with columns ``greedy``, ``pass@1, T={T}`` and ``pass@{k}, T={T}``;
     per_question: each model's (questions,) greedy accuracy, for the intervals.
     """
     names = list(table.index)
@@ -281,8 +281,9 @@ def heldout_figure(table: pd.DataFrame, per_question: dict[str, np.ndarray], k: 
     x = np.arange(len(names))
     ax.bar(x, mean, 0.6, color=colors, alpha=0.75,
            yerr=[mean - np.array(lows), np.array(highs) - mean], capsize=3, label="greedy")
-    ax.scatter(x, table["pass@1, T=1"], color="k", marker="o", s=18, zorder=3, label="pass@1, T = 1")
-    ax.scatter(x, table[f"pass@{k}, T=1"], color="k", marker="D", s=22, zorder=3, label=f"pass@{k}, T = 1")
+    t = f"{temperature:g}"
+    ax.scatter(x, table[f"pass@1, T={t}"], color="k", marker="o", s=18, zorder=3, label=f"pass@1, T = {t}")
+    ax.scatter(x, table[f"pass@{k}, T={t}"], color="k", marker="D", s=22, zorder=3, label=f"pass@{k}, T = {t}")
     ax.set_xticks(x, names, rotation=30, ha="right")
     ax.set_ylabel("held-out lenient accuracy")
     ax.set_ylim(0, 1.05)
