@@ -53,6 +53,15 @@ def test_reward_curves_have_one_panel_per_reward_plus_total_and_a_legend_per_tra
     plt.close(fig)
 
 
+def test_reward_curves_with_one_reward_draw_it_once():
+    logs = _logs()
+    logs["rewards/lenient_correctness/mean"] = logs["rewards/correctness/mean"]
+    fig = plots.reward_curves_figure(logs, ["lenient_correctness"])
+    assert [ax.get_title() for ax in fig.axes] == ["lenient_correctness"]
+    assert fig.axes[0].get_legend() is not None
+    plt.close(fig)
+
+
 def test_explanation_figures():
     rewards = np.array([[1.0, 0.0, 0.5, 0.5], [0.25, 0.25, 0.25, 0.25]])
     adv = np.array([[1.2, -1.2, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])

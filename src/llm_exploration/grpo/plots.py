@@ -125,10 +125,13 @@ def reward_curves_figure(logs: pd.DataFrame, reward_names: list[str], smooth: in
     """Mean reward per training step for each reward function and in total, each trainer.
 
     Thin lines: every seed's raw per-step mean; bold: the mean over seeds of a ``smooth``-step
-    rolling mean; band: min-max of the smoothed curves across seeds.
+    (trailing) rolling mean; band: min-max of the smoothed curves across seeds. With a single
+    reward function the total would repeat it, so only that panel is drawn.
     """
-    columns = [f"rewards/{n}/mean" for n in reward_names] + ["reward"]
-    titles = reward_names + ["total (weighted sum)"]
+    columns = [f"rewards/{n}/mean" for n in reward_names]
+    titles = list(reward_names)
+    if len(reward_names) > 1:
+        columns, titles = columns + ["reward"], titles + ["total (weighted sum)"]
     fig, axes = plt.subplots(1, len(columns), figsize=(3.4 * len(columns), 3.4), sharex=True)
     for ax, column, title in zip(np.atleast_1d(axes), columns, titles):
         for trainer, df in logs.groupby("trainer", sort=False):
