@@ -87,3 +87,29 @@ def test_frozen_results_match_the_posts():
         text=True,
     )
     assert check.returncode == 0, check.stderr
+
+
+def _prose(markdown: str) -> str:
+    """Markdown without its fenced code blocks (cell sources and outputs)."""
+    return re.sub(r"^(```+|~~~+)[^\n]*\n.*?^\1\s*$", "", markdown, flags=re.S | re.M)
+
+
+@pytest.mark.parametrize("post", POSTS, ids=lambda p: p.slug)
+def test_inline_expressions_sit_on_one_line(post):
+    """Quarto leaves an inline `{python} ...` that spans a line break as literal text."""
+    broken = [line for line in _prose(post.path.read_text()).splitlines()
+              if re.search(r"`\{python\}[^`]*$", line)]
+    assert not broken, f"{post.slug}: inline expression broken across lines: {broken}"
+
+
+@pytest.mark.parametrize("post", POSTS, ids=lambda p: p.slug)
+def test_frozen_pages_show_no_unevaluated_inline_code(post):
+    """An inline expression that evaluates to an empty string is left on the page as code."""
+    import json
+
+    frozen = ROOT / "_freeze" / "posts" / post.slug / "index" / "execute-results" / "html.json"
+    if not frozen.is_file():
+        pytest.skip(f"{post.slug} is not frozen yet")
+    prose = _prose(json.loads(frozen.read_text())["result"]["markdown"])
+    left = re.findall(r"`?\{python\}[^\n]{0,60}", prose)
+    assert not left, f"{post.slug}: inline code left unevaluated on the page: {left}"
