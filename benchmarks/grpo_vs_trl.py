@@ -233,7 +233,7 @@ def main() -> None:
               f"floor: ours {floor['floor_s'] / s['ours']['step_time_median_s']:.2f}, "
               f"TRL {floor['floor_s'] / s['trl']['step_time_median_s']:.2f}")
     if args.json:
-        args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "runs": runs,
+        args.json.write_text(json.dumps({"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, "runs": runs,
                                          "summary": s}, indent=2))
 
 
