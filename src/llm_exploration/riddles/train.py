@@ -3,7 +3,7 @@
 - CPU (the ``cpu`` profile): the model in fp32 with bf16 autocast (``bf16=True``; about 1.7x
   faster than fp32 on a CPU with AVX-512 bf16), LoRA from PEFT, TRL's own generation,
   ``use_cpu=True``. Accelerate autocasts only the training forward pass, not TRL's
-  ``generate``, so the whole of ``train()`` runs inside the autocast (generation about 1.3x faster).
+  ``generate``, so each ``generate`` call gets its own bf16 autocast (``_generate_in_autocast``).
 - CUDA GPU with the ``unsloth`` package (the ``gpu`` extra): Unsloth's 4-bit model and LoRA as
   in Unsloth's GRPO notebooks, its vLLM generation inside TRL. Unsloth is imported only there.
 
