@@ -91,7 +91,7 @@ def test_frozen_results_match_the_posts():
 
 def _prose(markdown: str) -> str:
     """Markdown without its fenced code blocks (cell sources and outputs)."""
-    return re.sub(r"^(```+|~~~+)[^\n]*\n.*?^\1\s*$", "", markdown, flags=re.S | re.M)
+    return re.sub(r"^(```+|~~~+)[^\n]*\n.*?^\1\s*$", "", markdown, flags=re.DOTALL | re.MULTILINE)
 
 
 @pytest.mark.parametrize("post", POSTS, ids=lambda p: p.slug)

@@ -58,7 +58,7 @@ def survey(model: Any, tokenizer: Any, candidates: dict[str, tuple[str, dict[str
     rows = []
     for name, (dataset, kwargs) in candidates.items():
         questions = load_rows(dataset, "train", n_questions, 0, kwargs)
-        common = dict(max_completion_length=max_completion_length, few_shot=few_shot)
+        common = {"max_completion_length": max_completion_length, "few_shot": few_shot}
         row: dict[str, Any] = {"task": name, "greedy": score(model, tokenizer, questions, k=1, **common).lenient_accuracy}
         if baseline_temperature != temperature:
             row[f"pass@1, T={baseline_temperature:g}"] = score(
