@@ -64,3 +64,26 @@ def test_settings_are_checked():
         RiddleGRPOSettings(num_generations=1)
     with pytest.raises(ValueError, match="think"):
         RiddleGRPOSettings(n_shots=2)
+
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU path's autocast")
+def test_no_autocast_is_held_open_across_optimizer_steps(tiny, tokenizer, tmp_path):
+    """bf16 autocast caches its bf16 copy of each weight until the outermost context exits: a
+    context held around all of training would sample and train every step with the first step's
+    weights (seen here: a huge and a negligible learning rate gave the same replies). So when the
+    optimizer steps, no autocast may be open; generation gets its own per call."""
+    from peft import LoraConfig
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    at_step = []
+    handle = register_optimizer_step_pre_hook(lambda opt, a, k: at_step.append(torch.is_autocast_enabled("cpu")))
+    try:
+        settings = RiddleGRPOSettings(max_steps=2, num_generations=2, max_completion_length=4,
+                                      learning_rate=1e-3, lora_r=2, lora_alpha=4)
+        lora = LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+        train_riddles(make_choices(load_riddles("train"))[:2], settings, model=tiny, tokenizer=tokenizer,
+                      peft_config=lora, output_dir=tmp_path)
+    finally:
+        handle.remove()
+    assert at_step == [False, False]
